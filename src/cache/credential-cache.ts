@@ -1,0 +1,247 @@
+// The revocation-safe cache protocol (docs/revocation.md): an in-process tier in front of an
+// optional Redis tier, in front of the database. In short:
+//  - every entry carries the cache epoch it was read under; entries of another epoch are misses;
+//  - a revocation deletes rows first, then tombstones the Redis keys and publishes them on the
+//    invalidation channel; if Redis cannot confirm that, it bumps the epoch in the database,
+//    which every instance polls every LATCHKEY_EPOCH_POLL_MS;
+//  - the in-process tier is trusted only while the invalidation channel is live, and a fill is
+//    dropped if any invalidation arrived since it started (the "generation" check);
+//  - a Redis connection is trusted only after its run_id is sealed against the database epoch,
+//    so a restarted or failed-over Redis holding old data is never read under the current epoch.
+import type { Logger } from 'pino';
+import type { RedisConfig } from '../config.js';
+import type { Store } from '../core/store.js';
+import type { Revoked } from '../core/types.js';
+import type { Metrics } from '../observability/metrics.js';
+import { decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry, type Credential, type CredentialKind } from './entry.js';
+import { MemoryTier } from './memory-tier.js';
+import { RedisTier } from './redis-tier.js';
+
+/** A fill whose database read began longer ago than this is dropped (tombstones outlive it). */
+const FILL_DEADLINE_MS = 5000;
+
+export interface CredentialCacheOptions {
+  ttlSeconds: number;
+  redis?: RedisConfig;
+  prefix: string;
+  redisTimeoutMs: number;
+  epochPollMs: number;
+  memoryEntries: number;
+  memoryBytes: number;
+  /**
+   * True for processes that serve no requests (the CLI): with no Redis, their revocations
+   * reach the server only through the epoch.
+   */
+  announceByEpoch?: boolean;
+}
+
+export type CacheStatus = 'up' | 'down' | 'memory';
+
+export class CredentialCache {
+  readonly redis: RedisTier | undefined;
+  private readonly memory: MemoryTier;
+  private readonly ttlMs: number;
+  private epoch = 0;
+  /** Bumped by every invalidation; a fill that saw another value is dropped. */
+  private generation = 0;
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: CredentialCacheOptions,
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+  ) {
+    this.ttlMs = options.ttlSeconds * 1000;
+    this.memory = new MemoryTier(options.memoryEntries, options.memoryBytes);
+    this.redis = options.redis
+      ? new RedisTier(
+          options.redis,
+          options.prefix,
+          options.redisTimeoutMs,
+          {
+            invalidate: (keys) => this.forgetLocally(keys),
+            connected: (runId) => this.seal(runId),
+            disconnected: () => this.discardLocal(),
+          },
+          logger,
+        )
+      : undefined;
+  }
+
+  /** Reads the epoch, connects Redis and starts polling. Fails only if the database does. */
+  async start(): Promise<void> {
+    this.adoptEpoch((await this.store.readCacheState()).epoch);
+    this.redis?.start();
+    this.poller = setInterval(() => void this.pollEpoch(), this.options.epochPollMs);
+    this.poller.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.poller);
+    await this.redis?.close();
+  }
+
+  status(): CacheStatus {
+    if (!this.redis) return 'memory';
+    return this.redis.usable ? 'up' : 'down';
+  }
+
+  /**
+   * Finds a credential by kind and SHA-256, from the fastest tier that may be trusted, else
+   * with `load` from the database (and fills the tiers).
+   */
+  async lookup(kind: CredentialKind, hash: string, load: () => Promise<Credential | undefined>): Promise<CacheEntry | undefined> {
+    const key = `${kind}:${hash}`;
+    if (this.memoryTrusted()) {
+      const local = this.memory.get(key);
+      if (local && this.fresh(local)) {
+        this.metrics.cacheLookups.inc({ tier: 'memory' });
+        return local;
+      }
+    }
+    const generation = this.generation;
+    const epoch = this.epoch;
+
+    if (this.redis?.usable) {
+      try {
+        const raw = await this.redis.get(key);
+        // A tombstone is written only after the row was deleted: the credential is gone.
+        if (raw === TOMBSTONE) return undefined;
+        const shared = raw === null ? undefined : decodeEntry(raw);
+        if (shared && shared.epoch === this.epoch && this.fresh(shared)) {
+          this.metrics.cacheLookups.inc({ tier: 'redis' });
+          this.remember(key, shared, generation);
+          return shared;
+        }
+      } catch {
+        this.metrics.fallbacks.inc();
+      }
+    } else if (this.redis) {
+      this.metrics.fallbacks.inc();
+    }
+
+    const verifiedAt = Date.now();
+    const credential = await load();
+    this.metrics.cacheLookups.inc({ tier: 'database' });
+    if (!credential) return undefined;
+    const entry: CacheEntry = { ...credential, verifiedAt, epoch };
+    if (this.redis?.usable) {
+      this.redis.fill(key, encodeEntry(entry), this.ttlMs, verifiedAt + FILL_DEADLINE_MS).catch(() => this.metrics.fallbacks.inc());
+    }
+    this.remember(key, entry, generation);
+    return entry;
+  }
+
+  /**
+   * Makes every tier of every instance forget credentials whose rows were just deleted. When
+   * this resolves, this instance rejects them; others do within the documented window.
+   */
+  async forget(revoked: Revoked): Promise<void> {
+    const keys = [...revoked.tokens.map((h) => `t:${h}`), ...revoked.sessions.map((h) => `s:${h}`)];
+    if (keys.length === 0) return;
+    this.forgetLocally(keys);
+    if (this.redis) {
+      if (this.redis.usable) {
+        try {
+          await this.redis.tombstone(keys, this.tombstoneTtlMs());
+          return;
+        } catch {
+          this.metrics.fallbacks.inc();
+        }
+      }
+      // Redis could not confirm: make every instance's cached copies worthless instead.
+      await this.bumpEpoch();
+    } else if (this.options.announceByEpoch) {
+      await this.bumpEpoch();
+    }
+  }
+
+  /** Discards everything cached by every instance (revoke --all, cache:clear). */
+  async bumpEpoch(redisRunId?: string | null): Promise<number> {
+    const epoch = await this.store.bumpEpoch(redisRunId);
+    this.adoptEpoch(epoch);
+    return epoch;
+  }
+
+  /** Drops latchkey's entries and tombstones from Redis, then bumps the epoch. */
+  async clear(): Promise<number> {
+    const removed = this.redis ? await this.redis.clearCached() : 0;
+    await this.bumpEpoch();
+    return removed;
+  }
+
+  /** Resolves once Redis is trusted (tests, CLI); false after the timeout. */
+  async waitForRedis(timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (this.redis?.usable) return true;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
+  }
+
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  private tombstoneTtlMs(): number {
+    // Outlives every fill that could still arrive (FILL_DEADLINE_MS) with room for clock skew.
+    return this.ttlMs + 2 * FILL_DEADLINE_MS;
+  }
+
+  private fresh(entry: CacheEntry): boolean {
+    return Date.now() - entry.verifiedAt < this.ttlMs;
+  }
+
+  private memoryTrusted(): boolean {
+    return this.redis ? this.redis.coherent : true;
+  }
+
+  private remember(key: string, entry: CacheEntry, generation: number): void {
+    if (generation === this.generation && entry.epoch === this.epoch && this.memoryTrusted()) this.memory.set(key, entry);
+  }
+
+  private forgetLocally(keys: string[]): void {
+    this.generation++;
+    for (const key of keys) this.memory.delete(key);
+  }
+
+  private discardLocal(): void {
+    this.generation++;
+    this.memory.clear();
+  }
+
+  private adoptEpoch(epoch: number): void {
+    if (epoch <= this.epoch) return;
+    const first = this.epoch === 0;
+    this.epoch = epoch;
+    this.discardLocal();
+    if (!first) this.metrics.epochBumps.inc();
+  }
+
+  /**
+   * Called on every Redis (re)connection. If the server is not the one the current epoch was
+   * sealed against (it restarted, or a replica took over, possibly holding entries that were
+   * revoked while it was away), start a new epoch sealed to it.
+   */
+  private async seal(runId: string): Promise<void> {
+    const state = await this.store.readCacheState();
+    if (state.redisRunId === runId) {
+      this.adoptEpoch(state.epoch);
+      return;
+    }
+    const epoch = await this.bumpEpoch(runId);
+    this.logger.info({ event: 'cache_epoch_sealed', epoch }, 'New cache epoch for this Redis (earlier entries are ignored)');
+  }
+
+  private async pollEpoch(): Promise<void> {
+    try {
+      const { epoch } = await this.store.readCacheState();
+      this.metrics.databaseUp.set(1);
+      this.adoptEpoch(epoch);
+    } catch {
+      this.metrics.databaseUp.set(0);
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// The one-shot commands of API.md §5. Each opens latchkey, does one thing, prints one line
+// of result on standard output and closes everything it opened.
+import type { Config } from '../config.js';
+import { pruneExpired } from '../core/prune.js';
+import { createLogger } from '../observability/logger.js';
+import { openLatchkey, type Latchkey } from '../latchkey.js';
+import { migrate } from '../store/migrate.js';
+import { SqlStore } from '../store/sql-store.js';
+
+/** A failure the user can act on: printed as one line, exit 1. */
+export class CliError extends Error {}
+
+/** How long a command waits for Redis before it falls back to invalidating through the epoch. */
+const REDIS_WAIT_MS = 2000;
+
+async function withLatchkey<T>(config: Config, work: (latchkey: Latchkey) => Promise<T>): Promise<T> {
+  const latchkey = await openLatchkey(config, { logger: createLogger('silent'), announceByEpoch: true });
+  try {
+    if (config.redis) await latchkey.cache.waitForRedis(REDIS_WAIT_MS);
+    return await work(latchkey);
+  } finally {
+    await latchkey.close();
+  }
+}
+
+export async function migrateCommand(config: Config): Promise<void> {
+  const store = new SqlStore(config.databaseUrl);
+  try {
+    const ran = await migrate(store.db, store.dialect);
+    process.stdout.write(ran.length === 0 ? 'Nothing to migrate: the tables are up to date.\n' : `Migrated: ${ran.join(', ')}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function tokensPrune(config: Config, hours = config.pruneHours): Promise<void> {
+  await withLatchkey(config, async ({ store }) => {
+    const progress = progressReporter();
+    const result = await pruneExpired(store, config, hours, progress.update);
+    progress.done();
+    process.stdout.write(`Pruned ${result.tokens} tokens and ${result.sessions} sessions expired for more than ${hours} hours (${result.ms} ms).\n`);
+  });
+}
+
+export async function tokensRevoke(config: Config, options: { user?: string; all?: boolean }): Promise<void> {
+  await withLatchkey(config, async ({ store, cache }) => {
+    if (options.all) {
+      const counts = await store.revokeEveryone();
+      await cache.bumpEpoch(); // every cached entry of every instance is now worthless
+      process.stdout.write(`Revoked ${counts.tokens} tokens and ${counts.sessions} sessions of every user.\n`);
+      return;
+    }
+    const who = options.user!.trim();
+    const user = /^\d+$/.test(who) ? await store.findUserById(Number(who)) : await store.findUserByEmail(who);
+    if (!user) throw new CliError(`no user with id or email "${who}"`);
+    const revoked = await store.revokeUser(user.id);
+    await cache.forget(revoked);
+    process.stdout.write(`Revoked ${revoked.tokens.length} tokens and ${revoked.sessions.length} sessions of user ${user.id} (${user.email}).\n`);
+  });
+}
+
+export async function cacheClear(config: Config): Promise<void> {
+  await withLatchkey(config, async ({ cache }) => {
+    if (config.redis && cache.status() !== 'up') {
+      await cache.bumpEpoch();
+      process.stdout.write('Redis is unreachable: cached entries were invalidated through the database epoch and expire by themselves.\n');
+      return;
+    }
+    const removed = await cache.clear();
+    process.stdout.write(config.redis ? `Cleared ${removed} cached keys from Redis; every instance re-reads from the database.\n` : 'Cleared the in-process caches of running instances.\n');
+  });
+}
+
+export async function userCreate(config: Config, options: { email: string; name?: string }): Promise<void> {
+  const password = await readPassword();
+  await withLatchkey(config, async ({ auth }) => {
+    const { user } = await auth.createUser({ email: options.email, name: options.name ?? null, password });
+    process.stdout.write(`Created user ${user.id} (${user.email}).\n`);
+  });
+}
+
+/** The whole of standard input, less one trailing newline (\n or \r\n). */
+async function readPassword(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password (end with Ctrl-D): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+/** A live count on a terminal; a plain line at most every second otherwise. */
+function progressReporter() {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  let shown = false;
+  return {
+    update(deleted: number) {
+      const now = Date.now();
+      if (tty) {
+        process.stderr.write(`\rDeleted ${deleted} tokens…`);
+        shown = true;
+      } else if (now - last >= 1000) {
+        process.stderr.write(`deleted ${deleted} tokens so far\n`);
+        last = now;
+      }
+    },
+    done() {
+      if (tty && shown) process.stderr.write('\n');
+    },
+  };
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// `latchkey` command line (API.md §5). Exit 0 on success, 1 on a failure with one clear line
+// on standard error, 2 on bad usage.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadConfig, redactUrl, type Config } from '../config.js';
+import { AppError } from '../core/errors.js';
+import { serve } from './serve.js';
+import { CliError, cacheClear, migrateCommand, tokensPrune, tokensRevoke, userCreate } from './commands.js';
+
+function config(): Config {
+  return loadConfig();
+}
+
+function program(): Command {
+  const cli = new Command('latchkey')
+    .description('Authentication server for APIs: bearer tokens and cookie sessions in SQL, cached in Redis')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  cli
+    .command('serve')
+    .description('run the HTTP server (migrates the database first unless --no-migrate)')
+    .option('--no-migrate', 'refuse to start if migrations have not run instead of running them')
+    .action(async (options: { migrate: boolean }) => serve(config(), { migrate: options.migrate }));
+
+  cli
+    .command('migrate')
+    .description('create or update the tables (safe to run again)')
+    .action(async () => migrateCommand(config()));
+
+  cli
+    .command('tokens:prune')
+    .description('delete tokens (and sessions) expired for more than N hours')
+    .addOption(new Option('--hours <n>', 'grace period in hours (default: PRUNE_HOURS)').argParser(nonNegativeInteger))
+    .action(async (options: { hours?: number }) => tokensPrune(config(), options.hours));
+
+  cli
+    .command('tokens:revoke')
+    .description("revoke a user's tokens and sessions, or everyone's, in the database and the cache")
+    .addOption(new Option('--user <id-or-email>', 'the user, by id or email').conflicts('all'))
+    .addOption(new Option('--all', 'every token and session of every user'))
+    .action(async (options: { user?: string; all?: boolean }) => {
+      if (!options.user && !options.all) throw new CommanderError(2, 'latchkey.usage', 'error: give --user=<id or email> or --all\n');
+      await tokensRevoke(config(), options);
+    });
+
+  cli
+    .command('cache:clear')
+    .description("drop latchkey's cached tokens, sessions and users (nothing else in Redis)")
+    .action(async () => cacheClear(config()));
+
+  cli
+    .command('user:create')
+    .description('create a user; the password is read from standard input')
+    .requiredOption('--email <email>', 'email address')
+    .option('--name <name>', 'display name')
+    .action(async (options: { email: string; name?: string }) => userCreate(config(), options));
+
+  return cli;
+}
+
+function nonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value)) throw new CommanderError(2, 'latchkey.usage', `error: expected a whole number of hours, got "${value}"\n`);
+  return Number(value);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      if (error.code === 'latchkey.usage') process.stderr.write(error.message);
+      return 2;
+    }
+    process.stderr.write(`latchkey: ${describe(error)}\n`);
+    return 1;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ConfigError) return `configuration error: ${error.message}`;
+  if (error instanceof CliError) return error.message;
+  if (error instanceof AppError) {
+    const fields = error.fields ? ` (${Object.entries(error.fields).map(([f, p]) => `${f} ${p}`).join('; ')})` : '';
+    return `${error.message}${fields}`;
+  }
+  const e = error as { code?: string; message?: string };
+  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND') return `cannot reach the database (${e.code}): check DATABASE_URL (${redactUrl(process.env.DATABASE_URL ?? '')})`;
+  return e?.message ? e.message.split('\n')[0]! : String(error);
+}
+
+// Run only when executed (directly or through the npm bin link), not when imported by tests.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const code = await main(process.argv);
+  // serve keeps running until a signal; every other command ends here.
+  if (code !== 0 || process.argv[2] !== 'serve') process.exit(code);
+}

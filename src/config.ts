@@ -1,0 +1,225 @@
+// Configuration from the environment (API.md §1). Every problem is reported as one
+// ConfigError naming the variable, so the CLI can print a single clear line.
+import { existsSync } from 'node:fs';
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type RedisConfig =
+  | { kind: 'url'; url: string }
+  | { kind: 'host'; host: string; port: number; password?: string }
+  | { kind: 'cluster'; nodes: HostPort[]; password?: string }
+  | { kind: 'sentinel'; sentinels: HostPort[]; name: string; password?: string };
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export type TrustProxy = boolean | number | string[];
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  databaseReplicaUrl?: string;
+  redis?: RedisConfig;
+  cachePrefix: string;
+  cacheTtlSeconds: number;
+  redisTimeoutMs: number;
+  tokenExpirationMinutes: number;
+  tokenPrefix: string;
+  loginRevokesOtherTokens: boolean;
+  loginRateLimit: number;
+  trustProxy: TrustProxy;
+  metricsToken?: string;
+  passwordMinLength: number;
+  passwordHasher: 'bcrypt' | 'argon2id';
+  bcryptRounds: number;
+  sessionLifetimeMinutes: number;
+  sessionSecureCookie: boolean;
+  pruneSchedule: string | null;
+  pruneHours: number;
+  logLevel: string;
+  /** How often each instance re-reads the cache epoch from the database (revocation fallback path). */
+  epochPollMs: number;
+  /** How often batched last_used_at / last_active_at writes are flushed. */
+  lastUsedFlushSeconds: number;
+  /** Bounds of the in-process cache tier. */
+  memoryCacheEntries: number;
+  memoryCacheBytes: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads `.env` from the working directory (without overriding real variables), then parses. */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const dotenv = `${cwd}/.env`;
+  if (env === process.env && existsSync(dotenv)) process.loadEnvFile(dotenv);
+  return parseConfig(env);
+}
+
+export function parseConfig(env: Env): Config {
+  const read = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+
+  const tokenExpiration = read('TOKEN_EXPIRATION') !== undefined ? 'TOKEN_EXPIRATION' : 'SANCTUM_TOKEN_EXPIRATION';
+
+  return {
+    port: integer(read, 'PORT', 3000, 0, 65535),
+    host: read('HOST') ?? '127.0.0.1',
+    databaseUrl: databaseUrl('DATABASE_URL', read('DATABASE_URL') ?? 'sqlite:./data/latchkey.db'),
+    databaseReplicaUrl: optional(read('DATABASE_REPLICA_URL'), (v) => databaseUrl('DATABASE_REPLICA_URL', v)),
+    redis: redisConfig(read),
+    cachePrefix: env.CACHE_PREFIX ?? 'latchkey:',
+    cacheTtlSeconds: integer(read, 'CACHE_TTL', 60, 1),
+    redisTimeoutMs: integer(read, 'REDIS_TIMEOUT', 250, 1),
+    tokenExpirationMinutes: integer(read, tokenExpiration, 43200, 0),
+    tokenPrefix: tokenPrefix(env.TOKEN_PREFIX ?? 'lk_'),
+    loginRevokesOtherTokens: boolean(read, 'LOGIN_REVOKES_OTHER_TOKENS', true),
+    loginRateLimit: integer(read, 'LOGIN_RATE_LIMIT', 5, 1),
+    trustProxy: trustProxy(read('TRUST_PROXY')),
+    metricsToken: read('METRICS_TOKEN'),
+    passwordMinLength: integer(read, 'PASSWORD_MIN_LENGTH', 8, 1, 72),
+    passwordHasher: hasher(read('PASSWORD_HASHER')),
+    bcryptRounds: integer(read, 'BCRYPT_ROUNDS', 12, 4, 31),
+    sessionLifetimeMinutes: integer(read, 'SESSION_LIFETIME', 120, 1),
+    sessionSecureCookie: boolean(read, 'SESSION_SECURE_COOKIE', false),
+    pruneSchedule: pruneSchedule(read('PRUNE_SCHEDULE')),
+    pruneHours: integer(read, 'PRUNE_HOURS', 24, 0),
+    logLevel: logLevel(read('LOG_LEVEL')),
+    epochPollMs: integer(read, 'LATCHKEY_EPOCH_POLL_MS', 50, 5),
+    lastUsedFlushSeconds: integer(read, 'LATCHKEY_LAST_USED_FLUSH', 60, 1),
+    memoryCacheEntries: integer(read, 'LATCHKEY_MEMORY_CACHE_ENTRIES', 100_000, 0),
+    memoryCacheBytes: integer(read, 'LATCHKEY_MEMORY_CACHE_MB', 64, 0) * 1024 * 1024,
+  };
+}
+
+function optional<T>(value: string | undefined, parse: (v: string) => T): T | undefined {
+  return value === undefined ? undefined : parse(value);
+}
+
+function integer(read: (n: string) => string | undefined, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = read(name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < 0 && min >= 0) throw new ConfigError(name, `must not be negative, got ${raw}`);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${raw}`);
+  return n;
+}
+
+function boolean(read: (n: string) => string | undefined, name: string, fallback: boolean): boolean {
+  const raw = read(name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+  if (['false', '0', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(name, `expected true or false, got "${raw}"`);
+}
+
+function databaseUrl(name: string, raw: string): string {
+  if (raw.startsWith('sqlite:')) {
+    if (raw.slice('sqlite:'.length) === '') throw new ConfigError(name, 'sqlite: needs a path, e.g. sqlite:./data/latchkey.db');
+    return raw;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `not a valid URL: "${redactUrl(raw)}"`);
+  }
+  if (!['postgres:', 'postgresql:', 'mysql:', 'mariadb:'].includes(url.protocol)) {
+    throw new ConfigError(name, `unsupported scheme "${url.protocol}" (use sqlite:, postgres:// or mysql://)`);
+  }
+  if (!url.hostname) throw new ConfigError(name, 'the URL names no host');
+  return raw;
+}
+
+function redisConfig(read: (n: string) => string | undefined): RedisConfig | undefined {
+  const password = passwordOf(read('REDIS_PASSWORD'));
+  const cluster = read('REDIS_CLUSTER_NODES');
+  if (cluster) return { kind: 'cluster', nodes: hostPorts('REDIS_CLUSTER_NODES', cluster), password };
+  const sentinels = read('REDIS_SENTINELS');
+  if (sentinels) {
+    const name = read('REDIS_SENTINEL_NAME');
+    if (!name) throw new ConfigError('REDIS_SENTINEL_NAME', 'required when REDIS_SENTINELS is set');
+    return { kind: 'sentinel', sentinels: hostPorts('REDIS_SENTINELS', sentinels), name, password };
+  }
+  const url = read('REDIS_URL');
+  if (url) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError('REDIS_URL', `not a valid URL: "${redactUrl(url)}"`);
+    }
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+      throw new ConfigError('REDIS_URL', `unsupported scheme "${parsed.protocol}" (use redis:// or rediss://)`);
+    }
+    if (!parsed.hostname) throw new ConfigError('REDIS_URL', 'the URL names no host');
+    return { kind: 'url', url };
+  }
+  const host = read('REDIS_HOST');
+  if (host) return { kind: 'host', host, port: integer(read, 'REDIS_PORT', 6379, 1, 65535), password };
+  return undefined;
+}
+
+function passwordOf(raw: string | undefined): string | undefined {
+  return raw === undefined || raw === 'null' ? undefined : raw;
+}
+
+function hostPorts(name: string, raw: string): HostPort[] {
+  return raw.split(',').map((part) => {
+    const m = /^\s*([^\s:]+|\[[^\]]+\]):(\d{1,5})\s*$/.exec(part);
+    if (!m || Number(m[2]) > 65535) throw new ConfigError(name, `expected host:port[,host:port…], got "${part.trim()}"`);
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+  });
+}
+
+function tokenPrefix(raw: string): string {
+  if (!/^[A-Za-z0-9_-]{0,32}$/.test(raw)) throw new ConfigError('TOKEN_PREFIX', 'use at most 32 of A-Z a-z 0-9 _ -');
+  return raw;
+}
+
+function trustProxy(raw: string | undefined): TrustProxy {
+  if (raw === undefined || raw.toLowerCase() === 'false') return false;
+  if (raw.toLowerCase() === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const entry of list) {
+    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry)) {
+      throw new ConfigError('TRUST_PROXY', `expected true, false, a hop count or addresses/CIDRs, got "${entry}"`);
+    }
+  }
+  return list;
+}
+
+function hasher(raw: string | undefined): 'bcrypt' | 'argon2id' {
+  if (raw === undefined) return 'bcrypt';
+  if (raw === 'bcrypt' || raw === 'argon2id') return raw;
+  throw new ConfigError('PASSWORD_HASHER', `unknown hasher "${raw}" (use bcrypt or argon2id)`);
+}
+
+function pruneSchedule(raw: string | undefined): string | null {
+  if (raw === undefined) return '0 2 * * *';
+  if (raw.toLowerCase() === 'off') return null;
+  return raw; // validated by the scheduler with croner, which names the problem
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+function logLevel(raw: string | undefined): string {
+  const level = (raw ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(level)) throw new ConfigError('LOG_LEVEL', `unknown level "${raw}" (use ${LOG_LEVELS.join(', ')})`);
+  return level;
+}
+
+/** Hides the password of a connection URL in messages. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}

@@ -1,0 +1,75 @@
+// Batches `last_used_at` (tokens) and `last_active_at` (sessions): a validation only records
+// the id in memory; a timer writes each used id at most once per interval, one UPDATE per
+// batch, and shutdown flushes what is left. Sanctum's UPDATE on every request is the cost
+// this avoids.
+import type { Logger } from 'pino';
+import type { Store } from './store.js';
+
+export class ActivityRecorder {
+  private pendingTokens = new Set<number>();
+  private pendingSessions = new Set<number>();
+  /** Latest use seen by this instance (ms), for idle expiry and listings between flushes. */
+  private readonly lastSeenTokens = new Map<number, number>();
+  private readonly lastSeenSessions = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly intervalMs: number,
+    private readonly forgetAfterMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush().catch(() => undefined), this.intervalMs);
+    this.timer.unref();
+  }
+
+  token(id: number, at: number): void {
+    this.pendingTokens.add(id);
+    this.lastSeenTokens.set(id, at);
+  }
+
+  session(id: number, at: number): void {
+    this.pendingSessions.add(id);
+    this.lastSeenSessions.set(id, at);
+  }
+
+  lastTokenUse(id: number): number | undefined {
+    return this.lastSeenTokens.get(id);
+  }
+
+  lastSessionUse(id: number): number | undefined {
+    return this.lastSeenSessions.get(id);
+  }
+
+  /** Writes every pending id; on failure they stay pending for the next flush. */
+  async flush(): Promise<void> {
+    const tokens = this.pendingTokens;
+    const sessions = this.pendingSessions;
+    this.pendingTokens = new Set();
+    this.pendingSessions = new Set();
+    const at = Date.now();
+    try {
+      if (tokens.size > 0) await this.store.touchTokens([...tokens], at);
+      if (sessions.size > 0) await this.store.touchSessions([...sessions], at);
+    } catch (error) {
+      for (const id of tokens) this.pendingTokens.add(id);
+      for (const id of sessions) this.pendingSessions.add(id);
+      this.logger.warn({ event: 'activity_flush_failed', err: String(error) }, 'Could not write last_used_at; will retry');
+      throw error;
+    }
+    this.sweep(at);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush().catch(() => undefined);
+  }
+
+  private sweep(now: number): void {
+    for (const map of [this.lastSeenTokens, this.lastSeenSessions]) {
+      for (const [id, at] of map) if (now - at > this.forgetAfterMs) map.delete(id);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+// Sanctum 4 token format: `{id}|{prefix}{40 random [A-Za-z0-9]}{crc32b hex of those 40}`.
+// The database keeps only the SHA-256 hex of the part after `|`.
+import { createHash, randomInt } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const ENTROPY_LENGTH = 40;
+/** Largest id any of the three databases can hold in a BIGINT column. */
+const MAX_ID = 2n ** 63n - 1n;
+/** Secrets longer than this are never ours nor Laravel's (Sanctum's are 48 + prefix). */
+const MAX_SECRET_LENGTH = 255;
+
+export interface ParsedToken {
+  /** Row id from the `{id}|` part, or null for a bare secret. */
+  id: number | null;
+  /** SHA-256 hex of the secret, as stored in `personal_access_tokens.token`. */
+  hash: string;
+}
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/** Random string from [A-Za-z0-9] using a CSPRNG without modulo bias. */
+export function randomAlphanumeric(length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += ALPHABET[randomInt(ALPHABET.length)];
+  return out;
+}
+
+function crc32Hex(value: string): string {
+  return crc32(value).toString(16).padStart(8, '0');
+}
+
+/** A new secret (the part after `|`), e.g. `lk_` + 40 chars + 8 hex chars of CRC32. */
+export function newSecret(prefix: string): string {
+  const entropy = randomAlphanumeric(ENTROPY_LENGTH);
+  return `${prefix}${entropy}${crc32Hex(entropy)}`;
+}
+
+/**
+ * Parses a presented token without touching any store. Returns null for every shape that
+ * cannot be a valid token: empty, wrong characters, bad id, or a prefixed secret whose
+ * CRC32 does not match.
+ */
+export function parseToken(raw: string, prefix: string): ParsedToken | null {
+  let id: number | null = null;
+  let secret = raw;
+  const bar = raw.indexOf('|');
+  if (bar !== -1) {
+    const idPart = raw.slice(0, bar);
+    if (!/^[1-9]\d{0,18}$/.test(idPart) || BigInt(idPart) > MAX_ID) return null;
+    id = Number(idPart);
+    if (!Number.isSafeInteger(id)) return null;
+    secret = raw.slice(bar + 1);
+  }
+  if (secret.length === 0 || secret.length > MAX_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(secret)) return null;
+  if (prefix !== '' && secret.startsWith(prefix)) {
+    const body = secret.slice(prefix.length);
+    if (body.length !== ENTROPY_LENGTH + 8) return null;
+    const entropy = body.slice(0, ENTROPY_LENGTH);
+    if (!/^[A-Za-z0-9]+$/.test(entropy) || crc32Hex(entropy) !== body.slice(ENTROPY_LENGTH)) return null;
+  }
+  return { id, hash: sha256Hex(secret) };
+}

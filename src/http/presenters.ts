@@ -1,0 +1,93 @@
+// JSON shapes of API.md §3 and the response schemas Fastify serialises them with.
+import type { AuthContext, IssuedToken } from '../core/auth-service.js';
+import type { SessionRecord, TokenRecord, User } from '../core/types.js';
+import { toIso } from '../store/time.js';
+
+export function presentUser(user: User) {
+  return { id: user.id, name: user.name, email: user.email, created_at: toIso(user.createdAt) };
+}
+
+export function presentTokenResponse(issued: IssuedToken) {
+  return { token: issued.plainText, token_type: 'Bearer', expires_at: toIso(issued.expiresAt), user: presentUser(issued.user) };
+}
+
+export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, current: boolean) {
+  return {
+    id: token.id,
+    name: token.name,
+    abilities: token.abilities,
+    created_at: toIso(token.createdAt),
+    last_used_at: toIso(token.lastUsedAt),
+    expires_at: toIso(expiresAt),
+    current,
+  };
+}
+
+export function presentSession(session: SessionRecord, ctx: AuthContext) {
+  return {
+    id: session.id,
+    created_at: toIso(session.createdAt),
+    last_active_at: toIso(session.lastActiveAt),
+    ip: session.ip,
+    user_agent: session.userAgent,
+    current: ctx.session?.id === session.id,
+  };
+}
+
+const nullableString = { type: ['string', 'null'] } as const;
+const dateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+export const userSchema = {
+  type: 'object',
+  required: ['id', 'name', 'email', 'created_at'],
+  properties: { id: { type: 'integer' }, name: nullableString, email: { type: 'string' }, created_at: dateTime },
+} as const;
+
+export const tokenResponseSchema = {
+  type: 'object',
+  required: ['token', 'token_type', 'expires_at', 'user'],
+  properties: { token: { type: 'string' }, token_type: { type: 'string', enum: ['Bearer'] }, expires_at: dateTime, user: userSchema },
+} as const;
+
+export const tokenInfoSchema = {
+  type: 'object',
+  required: ['id', 'name', 'abilities', 'created_at', 'last_used_at', 'expires_at', 'current'],
+  properties: {
+    id: { type: 'integer' },
+    name: { type: 'string' },
+    abilities: { type: 'array', items: { type: 'string' } },
+    created_at: dateTime,
+    last_used_at: dateTime,
+    expires_at: dateTime,
+    current: { type: 'boolean' },
+  },
+} as const;
+
+export const sessionInfoSchema = {
+  type: 'object',
+  required: ['id', 'created_at', 'last_active_at', 'ip', 'user_agent', 'current'],
+  properties: {
+    id: { type: 'integer' },
+    created_at: dateTime,
+    last_active_at: dateTime,
+    ip: nullableString,
+    user_agent: nullableString,
+    current: { type: 'boolean' },
+  },
+} as const;
+
+export const errorSchema = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        fields: { type: 'object', additionalProperties: { type: 'string' } },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,90 @@
+// The Fastify application: body rules of API.md §3 (JSON only, 64 KiB, one error shape) and
+// the route modules. Thin by design: every decision lives in the core.
+import cookie from '@fastify/cookie';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { AppError, UnavailableError } from '../core/errors.js';
+import type { Latchkey } from '../latchkey.js';
+import { isUnavailable } from '../store/sql-store.js';
+import { accountRoutes } from './routes/account.js';
+import { opsRoutes } from './routes/ops.js';
+import { sessionRoutes } from './routes/sessions.js';
+
+export const BODY_LIMIT = 64 * 1024;
+
+export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: latchkey.logger as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    // Fastify takes a hop count too, though its typings omit it.
+    trustProxy: latchkey.config.trustProxy as boolean | string[],
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+    },
+  });
+  app.decorateRequest('auth', null);
+
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // An empty body is fine where none is needed; JSON is parsed with prototype-poisoning guards.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
+  await app.register(cookie);
+
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).send(errorBody('not_found', 'No such route.'));
+  });
+  // Responses carry credentials: never let a shared cache keep one.
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+  });
+
+  await app.register(accountRoutes(latchkey));
+  await app.register(sessionRoutes(latchkey));
+  await app.register(opsRoutes(latchkey));
+  return app;
+}
+
+export function errorBody(code: string, message: string, fields?: Record<string, string>) {
+  return { error: fields ? { code, message, fields } : { code, message } };
+}
+
+function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof AppError) {
+    if (error instanceof UnavailableError) request.log.warn({ event: 'database_unavailable', err: String(error.causeError) }, 'Database unavailable');
+    if (error.headers) void reply.headers(error.headers);
+    return reply.code(error.status).send(errorBody(error.code, error.message, error.fields));
+  }
+  if (isUnavailable(error)) {
+    request.log.warn({ event: 'database_unavailable', err: String(error) }, 'Database unavailable');
+    return reply.code(503).send(errorBody('unavailable', 'The database is unavailable. Try again shortly.'));
+  }
+  switch ((error as FastifyError).code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return reply.code(413).send(errorBody('payload_too_large', `The body is larger than ${BODY_LIMIT / 1024} KiB.`));
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return reply.code(415).send(errorBody('unsupported_media_type', 'Send the body as application/json.'));
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    const json = error instanceof SyntaxError || /JSON/.test(String((error as FastifyError).code));
+    return reply.code(400).send(errorBody('bad_request', json ? 'The request body is not valid JSON.' : 'The request is malformed.'));
+  }
+  request.log.error({ err: error }, 'Unhandled error');
+  return reply.code(500).send(errorBody('internal_error', 'Something went wrong on our side.'));
+}
+
+/** The JSON body as an object; anything else (array, string, number, null) is 400. */
+export function objectBody(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body;
+  if (body === undefined) return {};
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new AppError(400, 'bad_request', 'The request body must be a JSON object.');
+  }
+  return body as Record<string, unknown>;
+}

@@ -1,0 +1,89 @@
+// Composition root: builds the core from a Config. The server, the CLI and tests all start
+// latchkey through here, so they run exactly the same wiring.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CredentialCache } from './cache/credential-cache.js';
+import { RateLimiter } from './cache/rate-limiter.js';
+import type { Config } from './config.js';
+import { ActivityRecorder } from './core/activity.js';
+import { AuthService } from './core/auth-service.js';
+import { createPasswordHasher } from './core/passwords.js';
+import { Metrics } from './observability/metrics.js';
+import { SqlStore } from './store/sql-store.js';
+import { migrate } from './store/migrate.js';
+
+export interface Latchkey {
+  config: Config;
+  /** Names this process in locks and logs. */
+  instanceId: string;
+  store: SqlStore;
+  cache: CredentialCache;
+  rateLimiter: RateLimiter;
+  activity: ActivityRecorder;
+  auth: AuthService;
+  metrics: Metrics;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  logger: Logger;
+  /** Run migrations first (serve does unless --no-migrate; tests do). */
+  migrate?: boolean;
+  /** A process that serves no requests (the CLI). */
+  announceByEpoch?: boolean;
+  processMetrics?: boolean;
+}
+
+export async function openLatchkey(config: Config, options: OpenOptions): Promise<Latchkey> {
+  const { logger } = options;
+  const store = new SqlStore(config.databaseUrl);
+  try {
+    if (options.migrate) await migrate(store.db, store.dialect);
+    const metrics = new Metrics({ processMetrics: options.processMetrics, redisStatus: config.redis ? (): boolean => cache.status() === 'up' : undefined });
+    const cache: CredentialCache = new CredentialCache(
+      store,
+      {
+        ttlSeconds: config.cacheTtlSeconds,
+        redis: config.redis,
+        prefix: config.cachePrefix,
+        redisTimeoutMs: config.redisTimeoutMs,
+        epochPollMs: config.epochPollMs,
+        memoryEntries: config.memoryCacheEntries,
+        memoryBytes: config.memoryCacheBytes,
+        announceByEpoch: options.announceByEpoch,
+      },
+      metrics,
+      logger,
+    );
+    await cache.start();
+    const rateLimiter = new RateLimiter(config.loginRateLimit, cache.redis);
+    const forgetActivityAfterMs = Math.max(config.sessionLifetimeMinutes * 60_000, 2 * config.lastUsedFlushSeconds * 1000);
+    const activity = new ActivityRecorder(store, config.lastUsedFlushSeconds * 1000, forgetActivityAfterMs, logger);
+    activity.start();
+    const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds);
+    const auth = new AuthService({ config, store, cache, hasher, rateLimiter, activity, metrics, logger });
+    metrics.databaseUp.set(1);
+
+    return {
+      config,
+      instanceId: randomUUID(),
+      store,
+      cache,
+      rateLimiter,
+      activity,
+      auth,
+      metrics,
+      logger,
+      async close() {
+        await activity.close();
+        rateLimiter.close();
+        await cache.close();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}

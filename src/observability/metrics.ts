@@ -1,0 +1,80 @@
+// Prometheus metrics (prom-client). One registry per app instance so that several instances
+// in one test process keep separate counts.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type CacheTier = 'memory' | 'redis' | 'database';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly validations = new Counter({
+    name: 'latchkey_validations_total',
+    help: 'Credential validations by kind and outcome',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly cacheLookups = new Counter({
+    name: 'latchkey_cache_lookups_total',
+    help: 'Where a validated credential was found: memory (in-process tier), redis, or database (a miss of both tiers)',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: 'latchkey_cache_fallbacks_total',
+    help: 'Operations that went to the database because Redis was unavailable or failed',
+    registers: [this.registry],
+  });
+  readonly epochBumps = new Counter({
+    name: 'latchkey_cache_epoch_changes_total',
+    help: 'Cache epoch changes seen by this instance (each discards every cached entry)',
+    registers: [this.registry],
+  });
+  readonly validationSeconds = new Histogram({
+    name: 'latchkey_validation_duration_seconds',
+    help: 'Time to validate a credential',
+    buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+  readonly loginSeconds = new Histogram({
+    name: 'latchkey_login_duration_seconds',
+    help: 'Time to answer a login attempt (password hashing included)',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'latchkey_rate_limited_total',
+    help: 'Requests refused by the login rate limit',
+    registers: [this.registry],
+  });
+  readonly pruneRuns = new Counter({
+    name: 'latchkey_prune_runs_total',
+    help: 'Prune runs by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly prunedRows = new Counter({
+    name: 'latchkey_pruned_rows_total',
+    help: 'Rows deleted by prune runs',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+  readonly redisUp: Gauge;
+  readonly databaseUp = new Gauge({
+    name: 'latchkey_database_up',
+    help: '1 when the last database round trip succeeded',
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics?: boolean; redisStatus?: () => boolean } = {}) {
+    const redisStatus = options.redisStatus;
+    this.redisUp = new Gauge({
+      name: 'latchkey_redis_up',
+      help: '1 when Redis is connected and trusted, 0 otherwise (always 0 without Redis)',
+      registers: [this.registry],
+      collect() {
+        this.set(redisStatus?.() ? 1 : 0);
+      },
+    });
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}

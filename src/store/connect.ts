@@ -1,0 +1,85 @@
+// Opens a Kysely instance for `sqlite:<path>`, `postgres://…` or `mysql://…`, with every driver
+// set to return timestamps as Laravel's strings and ids as numbers.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
+import { createPool as createMysqlPool } from 'mysql2';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+export type DialectName = 'sqlite' | 'postgres' | 'mysql';
+
+export interface Connection {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  /** Statements executed so far (tests and /metrics read it). */
+  queryCount(): number;
+}
+
+const CONNECT_TIMEOUT_MS = 3000;
+
+export function dialectOf(url: string): DialectName {
+  if (url.startsWith('sqlite:')) return 'sqlite';
+  if (/^postgres(ql)?:/.test(url)) return 'postgres';
+  return 'mysql';
+}
+
+export function connect(url: string): Connection {
+  let count = 0;
+  const log = (event: LogEvent) => {
+    if (event.level === 'query') count++;
+  };
+  const dialect = dialectOf(url);
+  const db = new Kysely<Database>({ dialect: makeDialect(dialect, url), log });
+  return { db, dialect, queryCount: () => count };
+}
+
+function makeDialect(dialect: DialectName, url: string) {
+  switch (dialect) {
+    case 'sqlite': {
+      const path = url.slice('sqlite:'.length);
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      const database = new SqliteDatabase(path);
+      database.pragma('journal_mode = WAL');
+      database.pragma('busy_timeout = 5000');
+      database.pragma('foreign_keys = ON');
+      return new SqliteDialect({ database });
+    }
+    case 'postgres': {
+      const types = {
+        getTypeParser(oid: number, format?: 'text' | 'binary') {
+          if (oid === pg.types.builtins.INT8) return (v: string) => Number(v);
+          if (oid === pg.types.builtins.TIMESTAMP || oid === pg.types.builtins.TIMESTAMPTZ) return (v: string) => v;
+          return pg.types.getTypeParser(oid, format);
+        },
+      };
+      const pool = new pg.Pool({
+        connectionString: url,
+        max: 10,
+        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        types: types as pg.CustomTypesConfig,
+      });
+      pool.on('error', () => {
+        /* an idle client lost its connection; the next checkout reconnects */
+      });
+      return new PostgresDialect({ pool });
+    }
+    case 'mysql': {
+      const pool = createMysqlPool({
+        uri: url.replace(/^mariadb:/, 'mysql:'),
+        connectionLimit: 10,
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        dateStrings: true,
+        supportBigNumbers: true,
+        bigNumberStrings: false,
+        timezone: 'Z',
+      });
+      // TIMESTAMP columns convert from the session time zone: keep it UTC like Laravel's default.
+      pool.on('connection', (connection) => {
+        connection.query("SET time_zone = '+00:00'");
+      });
+      return new MysqlDialect({ pool });
+    }
+  }
+}

@@ -1,0 +1,123 @@
+// Creates Laravel's `users` and Sanctum's `personal_access_tokens` (only when missing, so an
+// existing Laravel database is left as it is) and latchkey's own tables. Kysely's Migrator
+// records what ran in `latchkey_migrations`, under a lock, so running it twice is harmless.
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { DialectName } from './connect.js';
+import type { Database } from './schema.js';
+import { toSqlTime } from './time.js';
+
+type Db = Kysely<any>;
+
+async function tableExists(db: Db, name: string): Promise<boolean> {
+  const tables = await db.introspection.getTables();
+  return tables.some((t) => t.name === name);
+}
+
+function migrations(dialect: DialectName): Record<string, Migration> {
+  // Each dialect spells an auto-increment BIGINT key differently.
+  const idType = dialect === 'postgres' ? 'bigserial' : dialect === 'sqlite' ? 'integer' : sql`bigint unsigned`;
+  const bigint = dialect === 'mysql' ? sql`bigint unsigned` : 'bigint';
+  const id = (c: any) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement());
+  const timestamp = dialect === 'postgres' ? sql`timestamp(0) without time zone` : dialect === 'mysql' ? sql`timestamp null` : 'text';
+  const requiredTimestamp = dialect === 'mysql' ? sql`timestamp` : timestamp;
+
+  return {
+    '2026_11_30_000001_laravel_tables': {
+      async up(db: Db) {
+        if (!(await tableExists(db, 'users'))) {
+          await db.schema
+            .createTable('users')
+            .addColumn('id', idType as any, id)
+            .addColumn('name', 'varchar(255)')
+            .addColumn('email', 'varchar(255)', (c) => c.notNull().unique())
+            .addColumn('email_verified_at', timestamp as any)
+            .addColumn('password', 'varchar(255)', (c) => c.notNull())
+            .addColumn('remember_token', 'varchar(100)')
+            .addColumn('created_at', timestamp as any)
+            .addColumn('updated_at', timestamp as any)
+            .execute();
+        }
+        if (!(await tableExists(db, 'personal_access_tokens'))) {
+          await db.schema
+            .createTable('personal_access_tokens')
+            .addColumn('id', idType as any, id)
+            .addColumn('tokenable_type', 'varchar(255)', (c) => c.notNull())
+            .addColumn('tokenable_id', bigint as any, (c) => c.notNull())
+            .addColumn('name', 'text', (c) => c.notNull())
+            .addColumn('token', 'varchar(64)', (c) => c.notNull().unique())
+            .addColumn('abilities', 'text')
+            .addColumn('last_used_at', timestamp as any)
+            .addColumn('expires_at', timestamp as any)
+            .addColumn('created_at', timestamp as any)
+            .addColumn('updated_at', timestamp as any)
+            .execute();
+          await db.schema
+            .createIndex('personal_access_tokens_tokenable_type_tokenable_id_index')
+            .on('personal_access_tokens')
+            .columns(['tokenable_type', 'tokenable_id'])
+            .execute();
+          await db.schema.createIndex('personal_access_tokens_expires_at_index').on('personal_access_tokens').column('expires_at').execute();
+        }
+      },
+    },
+    '2026_11_30_000002_latchkey_tables': {
+      async up(db: Db) {
+        // Emails are compared case-insensitively. MySQL/MariaDB collations already are; the
+        // others get an index on lower(email) (not unique: Laravel data may hold case twins).
+        if (dialect !== 'mysql') {
+          await sql`create index latchkey_users_email_lower on users (lower(email))`.execute(db);
+        }
+        await db.schema
+          .createTable('latchkey_sessions')
+          .addColumn('id', idType as any, id)
+          .addColumn('user_id', bigint as any, (c) => c.notNull())
+          .addColumn('secret_hash', 'varchar(64)', (c) => c.notNull().unique())
+          .addColumn('ip', 'varchar(45)')
+          .addColumn('user_agent', 'text')
+          .addColumn('created_at', requiredTimestamp as any, (c) => c.notNull())
+          .addColumn('last_active_at', requiredTimestamp as any, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('latchkey_sessions_user_id_index').on('latchkey_sessions').column('user_id').execute();
+        await db.schema.createIndex('latchkey_sessions_last_active_at_index').on('latchkey_sessions').column('last_active_at').execute();
+        await db.schema
+          .createTable('latchkey_cache_state')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('epoch', bigint as any, (c) => c.notNull())
+          .addColumn('redis_run_id', 'varchar(255)')
+          .addColumn('updated_at', requiredTimestamp as any, (c) => c.notNull())
+          .execute();
+        await db
+          .insertInto('latchkey_cache_state')
+          .values({ id: 1, epoch: 1, redis_run_id: null, updated_at: toSqlTime(Date.now()) })
+          .execute();
+        await db.schema
+          .createTable('latchkey_locks')
+          .addColumn('name', 'varchar(191)', (c) => c.primaryKey())
+          .addColumn('holder', 'varchar(191)', (c) => c.notNull())
+          .addColumn('expires_at', requiredTimestamp as any, (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: 'latchkey_migrations',
+    migrationLockTableName: 'latchkey_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** True when every migration has run; `serve --no-migrate` refuses to start otherwise. */
+export async function isMigrated(db: Kysely<Database>, dialect: DialectName): Promise<boolean> {
+  if (!(await tableExists(db, 'latchkey_migrations'))) return false;
+  const done = await (db as Db).selectFrom('latchkey_migrations').select('name').execute();
+  const names = new Set(done.map((r: { name: string }) => r.name));
+  return Object.keys(migrations(dialect)).every((n) => names.has(n));
+}
