@@ -4,12 +4,17 @@ import cookie from '@fastify/cookie';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppError, UnavailableError } from '../core/errors.js';
 import type { Latchkey } from '../latchkey.js';
+import { AccessLogController } from '../observability/access-log.js';
 import { isUnavailable } from '../store/sql-store.js';
+import { registerOpenApi } from './openapi.js';
 import { accountRoutes } from './routes/account.js';
 import { opsRoutes } from './routes/ops.js';
 import { sessionRoutes } from './routes/sessions.js';
 
 export const BODY_LIMIT = 64 * 1024;
+
+/** An incoming X-Request-Id is kept only if it is short and plain enough to log as is. */
+const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> {
   const app = Fastify({
@@ -18,11 +23,14 @@ export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> 
     // Fastify takes a hop count too, though its typings omit it.
     trustProxy: latchkey.config.trustProxy as boolean | string[],
     requestTimeout: 30_000,
-    return503OnClosing: true,
+    // On shutdown, a request that already reached us is answered normally, not with 503:
+    // close() stops accepting new connections and waits for these (see cli/serve.ts).
+    return503OnClosing: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
     },
+    logController: new AccessLogController(),
   });
   app.decorateRequest('auth', null);
 
@@ -39,11 +47,15 @@ export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> 
   app.setNotFoundHandler((_request, reply) => {
     void reply.code(404).send(errorBody('not_found', 'No such route.'));
   });
-  // Responses carry credentials: never let a shared cache keep one.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (request, reply, _payload, done) => {
+    // Responses carry credentials: never let a shared cache keep one.
     reply.header('cache-control', 'no-store');
+    // Every answer, errors included, names the request its log lines carry.
+    reply.header('x-request-id', request.id);
+    done();
   });
 
+  await registerOpenApi(app);
   await app.register(accountRoutes(latchkey));
   await app.register(sessionRoutes(latchkey));
   await app.register(opsRoutes(latchkey));

@@ -1,8 +1,16 @@
 // Prometheus metrics (prom-client). One registry per app instance so that several instances
-// in one test process keep separate counts.
+// in one test process keep separate counts. No label ever holds a credential, an email or an
+// address: labels are fixed words (kind, outcome, tier, table).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type CacheTier = 'memory' | 'redis' | 'database';
+export type CredentialKind = 'token' | 'session';
+
+/**
+ * One validation in this many is timed. Reading the clock twice and observing costs about
+ * 0.4 µs, a noticeable share of a warm validation; a sample keeps the quantiles for a fraction.
+ */
+export const VALIDATION_TIMING_SAMPLE = 16;
 
 export class Metrics {
   readonly registry = new Registry();
@@ -31,7 +39,7 @@ export class Metrics {
   });
   readonly validationSeconds = new Histogram({
     name: 'latchkey_validation_duration_seconds',
-    help: 'Time to validate a credential',
+    help: `Time to validate a credential, measured on one validation in ${VALIDATION_TIMING_SAMPLE} (use latchkey_validations_total for counts)`,
     buckets: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });
@@ -65,6 +73,8 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private validationsSinceTimed = 0;
+
   constructor(options: { processMetrics?: boolean; redisStatus?: () => boolean } = {}) {
     const redisStatus = options.redisStatus;
     this.redisUp = new Gauge({
@@ -76,5 +86,18 @@ export class Metrics {
       },
     });
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A start time for one validation in VALIDATION_TIMING_SAMPLE; undefined for the others. */
+  startValidationTimer(): bigint | undefined {
+    if (++this.validationsSinceTimed < VALIDATION_TIMING_SAMPLE) return undefined;
+    this.validationsSinceTimed = 0;
+    return process.hrtime.bigint();
+  }
+
+  /** Counts a validation and, when it was sampled, records how long it took. */
+  recordValidation(kind: CredentialKind, outcome: string, timer: bigint | undefined): void {
+    this.validations.inc({ kind, outcome });
+    if (timer !== undefined) this.validationSeconds.observe(Number(process.hrtime.bigint() - timer) / 1e9);
   }
 }
