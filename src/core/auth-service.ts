@@ -139,32 +139,34 @@ export class AuthService {
 
   /** Resolves a presented bearer token, or undefined when it is not valid now. */
   async authenticateToken(raw: string): Promise<AuthContext | undefined> {
+    const timer = this.deps.metrics.startValidationTimer();
     const parsed = parseToken(raw, this.config.tokenPrefix);
-    if (!parsed) return this.outcome('token', 'malformed');
+    if (!parsed) return this.outcome('token', 'malformed', timer);
     const entry = await this.cache.lookup('t', parsed.hash, async () => this.store.findToken(parsed.id, parsed.hash));
     const token = entry?.token;
     // The cache is keyed by hash: `{other id}|{right secret}` must fail as it does in Sanctum.
-    if (!token || (parsed.id !== null && token.id !== parsed.id)) return this.outcome('token', 'unknown');
+    if (!token || (parsed.id !== null && token.id !== parsed.id)) return this.outcome('token', 'unknown', timer);
     const now = Date.now();
     const expiresAt = this.tokenExpiry(token);
-    if (expiresAt !== null && expiresAt <= now) return this.outcome('token', 'expired');
+    if (expiresAt !== null && expiresAt <= now) return this.outcome('token', 'expired', timer);
     this.deps.activity.token(token.id, now);
-    this.deps.metrics.validations.inc({ kind: 'token', outcome: 'valid' });
+    this.deps.metrics.recordValidation('token', 'valid', timer);
     return { user: entry.user, token, session: null, abilities: token.abilities };
   }
 
   /** Resolves a session cookie's secret, or undefined when the session is not valid now. */
   async authenticateSession(secret: string): Promise<AuthContext | undefined> {
-    if (!/^[A-Za-z0-9]{1,128}$/.test(secret)) return this.outcome('session', 'malformed');
+    const timer = this.deps.metrics.startValidationTimer();
+    if (!/^[A-Za-z0-9]{1,128}$/.test(secret)) return this.outcome('session', 'malformed', timer);
     const hash = sha256Hex(secret);
     const entry: CacheEntry | undefined = await this.cache.lookup('s', hash, async () => this.store.findSession(hash));
     const session = entry?.session;
-    if (!session) return this.outcome('session', 'unknown');
+    if (!session) return this.outcome('session', 'unknown', timer);
     const now = Date.now();
     const lastActive = Math.max(session.lastActiveAt, this.deps.activity.lastSessionUse(session.id) ?? 0);
-    if (now - lastActive >= this.config.sessionLifetimeMinutes * 60_000) return this.outcome('session', 'expired');
+    if (now - lastActive >= this.config.sessionLifetimeMinutes * 60_000) return this.outcome('session', 'expired', timer);
     this.deps.activity.session(session.id, now);
-    this.deps.metrics.validations.inc({ kind: 'session', outcome: 'valid' });
+    this.deps.metrics.recordValidation('session', 'valid', timer);
     return { user: entry.user, token: null, session, abilities: ['*'] };
   }
 
@@ -318,8 +320,8 @@ export class AuthService {
     };
   }
 
-  private outcome(kind: 'token' | 'session', outcome: string): undefined {
-    this.deps.metrics.validations.inc({ kind, outcome });
+  private outcome(kind: 'token' | 'session', outcome: string, timer: bigint | undefined): undefined {
+    this.deps.metrics.recordValidation(kind, outcome, timer);
     return undefined;
   }
 }
