@@ -1,6 +1,13 @@
 // Configuration from the environment (API.md §1). Every problem is reported as one
 // ConfigError naming the variable, so the CLI can print a single clear line.
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { MAX_TOKEN_LIFETIME_MINUTES } from './core/validation.js';
+
+/** A hundred years: any grace period beyond this is a typo, and dates past it do not exist. */
+export const MAX_PRUNE_HOURS = 876_000;
+/** Node timers overflow past 2^31-1 ms (and then fire at once); no knob needs more than an hour. */
+const MAX_TIMER_MS = 3_600_000;
 
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
@@ -69,7 +76,9 @@ export function parseConfig(env: Env): Config {
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
 
+  // Laravel's spelling is an alias, with Laravel's meaning of `null`: tokens never expire.
   const tokenExpiration = read('TOKEN_EXPIRATION') !== undefined ? 'TOKEN_EXPIRATION' : 'SANCTUM_TOKEN_EXPIRATION';
+  const readExpiration = (name: string) => (name === 'SANCTUM_TOKEN_EXPIRATION' && read(name)?.toLowerCase() === 'null' ? '0' : read(name));
 
   return {
     port: integer(read, 'PORT', 3000, 0, 65535),
@@ -78,9 +87,9 @@ export function parseConfig(env: Env): Config {
     databaseReplicaUrl: optional(read('DATABASE_REPLICA_URL'), (v) => databaseUrl('DATABASE_REPLICA_URL', v)),
     redis: redisConfig(read),
     cachePrefix: env.CACHE_PREFIX ?? 'latchkey:',
-    cacheTtlSeconds: integer(read, 'CACHE_TTL', 60, 1),
-    redisTimeoutMs: integer(read, 'REDIS_TIMEOUT', 250, 1),
-    tokenExpirationMinutes: integer(read, tokenExpiration, 43200, 0),
+    cacheTtlSeconds: integer(read, 'CACHE_TTL', 60, 1, 86_400),
+    redisTimeoutMs: integer(read, 'REDIS_TIMEOUT', 250, 1, 60_000),
+    tokenExpirationMinutes: integer(readExpiration, tokenExpiration, 43200, 0, MAX_TOKEN_LIFETIME_MINUTES),
     tokenPrefix: tokenPrefix(env.TOKEN_PREFIX ?? 'lk_'),
     loginRevokesOtherTokens: boolean(read, 'LOGIN_REVOKES_OTHER_TOKENS', true),
     loginRateLimit: integer(read, 'LOGIN_RATE_LIMIT', 5, 1),
@@ -89,13 +98,13 @@ export function parseConfig(env: Env): Config {
     passwordMinLength: integer(read, 'PASSWORD_MIN_LENGTH', 8, 1, 72),
     passwordHasher: hasher(read('PASSWORD_HASHER')),
     bcryptRounds: integer(read, 'BCRYPT_ROUNDS', 12, 4, 31),
-    sessionLifetimeMinutes: integer(read, 'SESSION_LIFETIME', 120, 1),
+    sessionLifetimeMinutes: integer(read, 'SESSION_LIFETIME', 120, 1, MAX_TOKEN_LIFETIME_MINUTES),
     sessionSecureCookie: boolean(read, 'SESSION_SECURE_COOKIE', false),
     pruneSchedule: pruneSchedule(read('PRUNE_SCHEDULE')),
-    pruneHours: integer(read, 'PRUNE_HOURS', 24, 0),
+    pruneHours: integer(read, 'PRUNE_HOURS', 24, 0, MAX_PRUNE_HOURS),
     logLevel: logLevel(read('LOG_LEVEL')),
-    epochPollMs: integer(read, 'LATCHKEY_EPOCH_POLL_MS', 50, 5),
-    lastUsedFlushSeconds: integer(read, 'LATCHKEY_LAST_USED_FLUSH', 60, 1),
+    epochPollMs: integer(read, 'LATCHKEY_EPOCH_POLL_MS', 50, 5, MAX_TIMER_MS),
+    lastUsedFlushSeconds: integer(read, 'LATCHKEY_LAST_USED_FLUSH', 60, 1, MAX_TIMER_MS / 1000),
     memoryCacheEntries: integer(read, 'LATCHKEY_MEMORY_CACHE_ENTRIES', 100_000, 0),
     memoryCacheBytes: integer(read, 'LATCHKEY_MEMORY_CACHE_MB', 64, 0) * 1024 * 1024,
   };
@@ -143,6 +152,7 @@ function databaseUrl(name: string, raw: string): string {
 
 function redisConfig(read: (n: string) => string | undefined): RedisConfig | undefined {
   const password = passwordOf(read('REDIS_PASSWORD'));
+  const port = integer(read, 'REDIS_PORT', 6379, 1, 65535);
   const cluster = read('REDIS_CLUSTER_NODES');
   if (cluster) return { kind: 'cluster', nodes: hostPorts('REDIS_CLUSTER_NODES', cluster), password };
   const sentinels = read('REDIS_SENTINELS');
@@ -166,7 +176,7 @@ function redisConfig(read: (n: string) => string | undefined): RedisConfig | und
     return { kind: 'url', url };
   }
   const host = read('REDIS_HOST');
-  if (host) return { kind: 'host', host, port: integer(read, 'REDIS_PORT', 6379, 1, 65535), password };
+  if (host) return { kind: 'host', host, port, password };
   return undefined;
 }
 
@@ -187,17 +197,28 @@ function tokenPrefix(raw: string): string {
   return raw;
 }
 
+/** Names Fastify's trustProxy (proxy-addr) accepts for common private ranges. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
 function trustProxy(raw: string | undefined): TrustProxy {
   if (raw === undefined || raw.toLowerCase() === 'false') return false;
   if (raw.toLowerCase() === 'true') return true;
   if (/^\d+$/.test(raw)) return Number(raw);
   const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
   for (const entry of list) {
-    if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(entry)) {
+    if (!isProxyAddress(entry)) {
       throw new ConfigError('TRUST_PROXY', `expected true, false, a hop count or addresses/CIDRs, got "${entry}"`);
     }
   }
   return list;
+}
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
 }
 
 function hasher(raw: string | undefined): 'bcrypt' | 'argon2id' {

@@ -3,8 +3,8 @@
 // on standard error, 2 on bad usage.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, loadConfig, redactUrl, type Config } from '../config.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, MAX_PRUNE_HOURS, loadConfig, redactUrl, type Config } from '../config.js';
 import { AppError } from '../core/errors.js';
 import { serve } from './serve.js';
 import { CliError, cacheClear, migrateCommand, tokensPrune, tokensRevoke, userCreate } from './commands.js';
@@ -63,7 +63,7 @@ function program(): Command {
 }
 
 function nonNegativeInteger(value: string): number {
-  if (!/^\d+$/.test(value)) throw new CommanderError(2, 'latchkey.usage', `error: expected a whole number of hours, got "${value}"\n`);
+  if (!/^\d+$/.test(value) || Number(value) > MAX_PRUNE_HOURS) throw new InvalidArgumentError(`Expected a whole number of hours from 0 to ${MAX_PRUNE_HOURS}.`);
   return Number(value);
 }
 
@@ -73,7 +73,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      // --help, `help` and --version succeed (exit code 0); no command at all is bad usage.
+      if (error.exitCode === 0) return 0;
       if (error.code === 'latchkey.usage') process.stderr.write(error.message);
       return 2;
     }

@@ -5,10 +5,18 @@ import { validationFailed } from './errors.js';
 export const MAX_EMAIL_LENGTH = 255;
 export const MAX_NAME_LENGTH = 255;
 export const MAX_ABILITIES = 100;
+/**
+ * Longest lifetime a token may be given (5 years): MySQL's TIMESTAMP, which Laravel uses for
+ * `expires_at`, ends in 2038, and JavaScript dates end long before an unbounded integer.
+ */
+export const MAX_TOKEN_LIFETIME_MINUTES = 5 * 365 * 24 * 60;
 
-// Deliberately permissive (one @, something on each side, no spaces): the mailbox itself is
-// the only real test of an address.
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/;
+/** PostgreSQL cannot store it in text and C libraries stop at it: never a meaningful character. */
+const NUL = '\u0000';
+
+// Deliberately permissive (one @, something on each side, no spaces or control characters):
+// the mailbox itself is the only real test of an address.
+const EMAIL_SHAPE = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u;
 
 export type Body = Record<string, unknown>;
 
@@ -42,6 +50,10 @@ export function requiredString(body: Body, field: string, errors: FieldErrors): 
     errors.add(field, 'must be a string');
     return undefined;
   }
+  if (value.includes(NUL)) {
+    errors.add(field, 'must not contain NUL characters');
+    return undefined;
+  }
   return value;
 }
 
@@ -50,6 +62,10 @@ export function optionalString(body: Body, field: string, errors: FieldErrors, m
   if (value === undefined || value === null) return value as null | undefined;
   if (typeof value !== 'string') {
     errors.add(field, 'must be a string');
+    return undefined;
+  }
+  if (value.includes(NUL)) {
+    errors.add(field, 'must not contain NUL characters');
     return undefined;
   }
   if ([...value].length > maxLength) {
@@ -86,18 +102,19 @@ export function abilities(body: Body, errors: FieldErrors): string[] | undefined
     errors.add('abilities', `must be a non-empty array of at most ${MAX_ABILITIES} strings`);
     return undefined;
   }
-  if (!value.every((a) => typeof a === 'string' && a.length > 0 && a.length <= MAX_NAME_LENGTH)) {
-    errors.add('abilities', `each ability must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
+  if (!value.every((a) => typeof a === 'string' && a.length > 0 && [...a].length <= MAX_NAME_LENGTH && !a.includes(NUL))) {
+    errors.add('abilities', `each ability must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, without NUL`);
     return undefined;
   }
   return [...new Set(value as string[])];
 }
 
-export function positiveInteger(body: Body, field: string, errors: FieldErrors): number | undefined {
+/** A positive JSON integer (not a string) up to `max`; by default a token lifetime in minutes. */
+export function positiveInteger(body: Body, field: string, errors: FieldErrors, max = MAX_TOKEN_LIFETIME_MINUTES): number | undefined {
   const value = body[field];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    errors.add(field, 'must be a positive whole number');
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0 || value > max) {
+    errors.add(field, `must be a whole number from 1 to ${max}`);
     return undefined;
   }
   return value;

@@ -8,25 +8,41 @@ import { toSqlTime } from './time.js';
 
 type Db = Kysely<any>;
 
-async function tableExists(db: Db, name: string): Promise<boolean> {
-  const tables = await db.introspection.getTables();
-  return tables.some((t) => t.name === name);
+/**
+ * The PostgreSQL schema that unqualified names resolve to (from `search_path`). Kysely's
+ * PostgreSQL introspection lists the tables of every schema, so without it a `users` table in
+ * another schema of the same database would pass for ours. MySQL's is already per database.
+ */
+async function currentSchema(db: Db, dialect: DialectName): Promise<string | undefined> {
+  if (dialect !== 'postgres') return undefined;
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return rows[0]?.schema;
 }
 
-function migrations(dialect: DialectName): Record<string, Migration> {
+async function tableExists(db: Db, name: string, schema: string | undefined): Promise<boolean> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  return tables.some((t) => t.name === name && (schema === undefined || t.schema === schema));
+}
+
+function migrations(dialect: DialectName, schema: string | undefined): Record<string, Migration> {
   // Each dialect spells an auto-increment BIGINT key differently.
   const idType = dialect === 'postgres' ? 'bigserial' : dialect === 'sqlite' ? 'integer' : sql`bigint unsigned`;
   const bigint = dialect === 'mysql' ? sql`bigint unsigned` : 'bigint';
   const id = (c: any) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement());
   const timestamp = dialect === 'postgres' ? sql`timestamp(0) without time zone` : dialect === 'mysql' ? sql`timestamp null` : 'text';
   const requiredTimestamp = dialect === 'mysql' ? sql`timestamp` : timestamp;
+  // Laravel's MySQL tables are utf8mb4_unicode_ci; a server whose default is latin1 would
+  // refuse emoji and compare emails differently.
+  const createTable = (db: Db, name: string) => {
+    const builder = db.schema.createTable(name);
+    return dialect === 'mysql' ? builder.modifyEnd(sql`default character set utf8mb4 collate utf8mb4_unicode_ci`) : builder;
+  };
 
   return {
     '2026_11_30_000001_laravel_tables': {
       async up(db: Db) {
-        if (!(await tableExists(db, 'users'))) {
-          await db.schema
-            .createTable('users')
+        if (!(await tableExists(db, 'users', schema))) {
+          await createTable(db, 'users')
             .addColumn('id', idType as any, id)
             .addColumn('name', 'varchar(255)')
             .addColumn('email', 'varchar(255)', (c) => c.notNull().unique())
@@ -37,9 +53,8 @@ function migrations(dialect: DialectName): Record<string, Migration> {
             .addColumn('updated_at', timestamp as any)
             .execute();
         }
-        if (!(await tableExists(db, 'personal_access_tokens'))) {
-          await db.schema
-            .createTable('personal_access_tokens')
+        if (!(await tableExists(db, 'personal_access_tokens', schema))) {
+          await createTable(db, 'personal_access_tokens')
             .addColumn('id', idType as any, id)
             .addColumn('tokenable_type', 'varchar(255)', (c) => c.notNull())
             .addColumn('tokenable_id', bigint as any, (c) => c.notNull())
@@ -67,8 +82,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
         if (dialect !== 'mysql') {
           await sql`create index latchkey_users_email_lower on users (lower(email))`.execute(db);
         }
-        await db.schema
-          .createTable('latchkey_sessions')
+        await createTable(db, 'latchkey_sessions')
           .addColumn('id', idType as any, id)
           .addColumn('user_id', bigint as any, (c) => c.notNull())
           .addColumn('secret_hash', 'varchar(64)', (c) => c.notNull().unique())
@@ -79,8 +93,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .execute();
         await db.schema.createIndex('latchkey_sessions_user_id_index').on('latchkey_sessions').column('user_id').execute();
         await db.schema.createIndex('latchkey_sessions_last_active_at_index').on('latchkey_sessions').column('last_active_at').execute();
-        await db.schema
-          .createTable('latchkey_cache_state')
+        await createTable(db, 'latchkey_cache_state')
           .addColumn('id', 'integer', (c) => c.primaryKey())
           .addColumn('epoch', bigint as any, (c) => c.notNull())
           .addColumn('redis_run_id', 'varchar(255)')
@@ -90,8 +103,7 @@ function migrations(dialect: DialectName): Record<string, Migration> {
           .insertInto('latchkey_cache_state')
           .values({ id: 1, epoch: 1, redis_run_id: null, updated_at: toSqlTime(Date.now()) })
           .execute();
-        await db.schema
-          .createTable('latchkey_locks')
+        await createTable(db, 'latchkey_locks')
           .addColumn('name', 'varchar(191)', (c) => c.primaryKey())
           .addColumn('holder', 'varchar(191)', (c) => c.notNull())
           .addColumn('expires_at', requiredTimestamp as any, (c) => c.notNull())
@@ -102,12 +114,14 @@ function migrations(dialect: DialectName): Record<string, Migration> {
 }
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<string[]> {
-  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect) };
+  const schema = await currentSchema(db, dialect);
+  const provider: MigrationProvider = { getMigrations: async () => migrations(dialect, schema) };
   const migrator = new Migrator({
     db,
     provider,
     migrationTableName: 'latchkey_migrations',
     migrationLockTableName: 'latchkey_migrations_lock',
+    migrationTableSchema: schema,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;
@@ -116,8 +130,9 @@ export async function migrate(db: Kysely<Database>, dialect: DialectName): Promi
 
 /** True when every migration has run; `serve --no-migrate` refuses to start otherwise. */
 export async function isMigrated(db: Kysely<Database>, dialect: DialectName): Promise<boolean> {
-  if (!(await tableExists(db, 'latchkey_migrations'))) return false;
+  const schema = await currentSchema(db, dialect);
+  if (!(await tableExists(db, 'latchkey_migrations', schema))) return false;
   const done = await (db as Db).selectFrom('latchkey_migrations').select('name').execute();
   const names = new Set(done.map((r: { name: string }) => r.name));
-  return Object.keys(migrations(dialect)).every((n) => names.has(n));
+  return Object.keys(migrations(dialect, schema)).every((n) => names.has(n));
 }
