@@ -1,7 +1,7 @@
 // The Fastify application: body rules of API.md §3 (JSON only, 64 KiB, one error shape) and
 // the route modules. Thin by design: every decision lives in the core.
 import cookie from '@fastify/cookie';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { AppError, UnavailableError } from '../core/errors.js';
 import type { Latchkey } from '../latchkey.js';
 import { AccessLogController } from '../observability/access-log.js';
@@ -40,6 +40,11 @@ export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> 
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') return done(null, undefined);
     parseJson(request, body as string, done);
+  });
+  // Any other type: an empty body is fine where none is needed (logout), anything else is 415.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    if ((body as Buffer).length === 0) return done(null, undefined);
+    done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type'] ?? ''));
   });
   await app.register(cookie);
 
