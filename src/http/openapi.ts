@@ -26,7 +26,7 @@ export const SPEC_PATH = '/openapi.json';
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics', SPEC_PATH, DOCS_PATH]);
 
 /** Security requirement of routes that take a bearer token or the session cookie. */
-export const ANY_CREDENTIAL = [{ bearerAuth: [] }, { sessionCookie: [] }];
+export const ANY_CREDENTIAL: { [scheme: string]: string[] }[] = [{ bearerAuth: [] }, { sessionCookie: [] }];
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'bad_request: the body is not JSON or not a JSON object',
@@ -70,6 +70,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', description: '`{id}|{secret}` as issued by login, register or POST /api/auth/tokens' },
           sessionCookie: { type: 'apiKey', in: 'cookie', name: 'latchkey_session', description: 'Set by POST /api/auth/session; state changes also need X-XSRF-TOKEN' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set' },
         },
       },
     },

@@ -5,6 +5,7 @@ import { forbidden, notFound } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { toIso } from '../../store/time.js';
 import { authenticate } from '../credentials.js';
+import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
 import { objectBody } from '../server.js';
 import { setSessionCookie } from './sessions.js';
@@ -22,6 +23,120 @@ export function routeId(request: FastifyRequest): number {
   return id;
 }
 
+// ---- route schemas: response serialisation and the OpenAPI description (../openapi.ts) ------
+
+const tags = ['auth'];
+const string = { type: 'string' } as const;
+const BODY_ERRORS = [400, 413, 415, 422] as const;
+
+const registerSchema = {
+  summary: 'Create an account and its first token',
+  description: 'The email is trimmed, lower-cased and compared case-insensitively. The token has every ability (`*`).',
+  tags,
+  documentedBody: {
+    type: 'object',
+    required: ['email', 'password'],
+    properties: { email: { type: 'string', maxLength: 255 }, password: string, name: string, device_name: { ...string, description: 'names the token' } },
+  },
+  response: { 201: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 409, 503) },
+};
+
+const loginSchema = {
+  summary: 'Log in with email and password; returns a new token',
+  description: 'Revokes the earlier tokens and sessions of the user when LOGIN_REVOKES_OTHER_TOKENS. Failed attempts are rate limited per (email, client IP).',
+  tags,
+  documentedBody: { type: 'object', required: ['email', 'password'], properties: { email: string, password: string, device_name: string } },
+  response: { 200: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 429, 503) },
+};
+
+const logoutSchema = {
+  summary: 'Revoke the presented token, or end the cookie session',
+  tags,
+  security: ANY_CREDENTIAL,
+  response: { ...noContent, ...errorResponses(401, 403, 503) },
+};
+
+const meSchema = {
+  summary: 'Who the credential belongs to',
+  description: '`token` is null for a cookie session.',
+  tags,
+  security: ANY_CREDENTIAL,
+  response: {
+    200: {
+      type: 'object',
+      required: ['user', 'token'],
+      properties: { user: userSchema, token: { anyOf: [tokenInfoSchema, { type: 'null' }] } },
+    },
+    ...errorResponses(401),
+  },
+};
+
+const passwordSchema = {
+  summary: 'Change the password',
+  description:
+    'Revokes every token and session of the user, the presented one included; the response carries a fresh token (and a fresh session cookie for a cookie session). A wrong current_password is 422 and counts as a failed login for the rate limit. Needs a `*` token or a session.',
+  tags,
+  security: ANY_CREDENTIAL,
+  documentedBody: { type: 'object', required: ['current_password', 'password'], properties: { current_password: string, password: string } },
+  response: { 200: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429, 503) },
+};
+
+const listTokensSchema = {
+  summary: "The user's live tokens",
+  description: 'Needs a `*` token or a session.',
+  tags,
+  security: ANY_CREDENTIAL,
+  response: { 200: { type: 'object', properties: { tokens: { type: 'array', items: tokenInfoSchema } } }, ...errorResponses(401, 403, 503) },
+};
+
+const createTokenSchema = {
+  summary: 'Create another personal access token',
+  description: '`expires_in_minutes` is a positive JSON integer, capped by TOKEN_EXPIRATION when that is > 0. Needs a `*` token or a session.',
+  tags,
+  security: ANY_CREDENTIAL,
+  documentedBody: {
+    type: 'object',
+    required: ['name'],
+    properties: {
+      name: { type: 'string', maxLength: 255 },
+      abilities: { type: 'array', items: string, default: ['*'] },
+      expires_in_minutes: { type: 'integer', minimum: 1 },
+    },
+  },
+  response: { 201: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 503) },
+};
+
+const deleteTokenSchema = {
+  summary: 'Revoke one of the user\'s tokens',
+  description: '404 unless the token is the user\'s. Needs a `*` token or a session.',
+  tags,
+  security: ANY_CREDENTIAL,
+  params: { type: 'object', properties: { id: { type: 'string', description: 'token id (a positive integer; anything else is 404)' } } },
+  response: { ...noContent, ...errorResponses(401, 403, 404, 503) },
+};
+
+const verifySchema = {
+  summary: 'Check a credential (nginx auth_request, Traefik ForwardAuth)',
+  description: 'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent.',
+  tags,
+  security: ANY_CREDENTIAL,
+  querystring: { type: 'object', properties: { ability: string } },
+  response: {
+    200: {
+      type: 'object',
+      required: ['user_id', 'token_id', 'abilities', 'expires_at'],
+      headers: { 'X-User-Id': { type: 'integer' }, 'X-Token-Id': { type: 'integer', description: 'absent for a cookie session' } },
+      properties: {
+        user_id: { type: 'integer' },
+        token_id: { type: ['integer', 'null'] },
+        abilities: { type: 'array', items: string },
+        expires_at: { type: ['string', 'null'], format: 'date-time' },
+      },
+    },
+    ...errorResponses(401, 403),
+  },
+};
+
 export function accountRoutes(latchkey: Latchkey) {
   const { auth } = latchkey;
   const anyCredential = authenticate(auth);
@@ -30,37 +145,28 @@ export function accountRoutes(latchkey: Latchkey) {
   const tokenInfo = (ctx: AuthContext) => ctx.token && presentTokenInfo(auth.withLastUse(ctx.token), auth.tokenExpiry(ctx.token), true);
 
   return async function routes(app: FastifyInstance) {
-    app.post('/api/auth/register', { schema: { response: { 201: tokenResponseSchema } } }, async (request, reply) => {
+    app.post('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
       const issued = await auth.register(objectBody(request));
       return reply.code(201).send(presentTokenResponse(issued));
     });
 
-    app.post('/api/auth/login', { schema: { response: { 200: tokenResponseSchema } } }, async (request) => {
+    app.post('/api/auth/login', { schema: loginSchema }, async (request) => {
       return presentTokenResponse(await auth.login(objectBody(request), clientOf(request)));
     });
 
-    app.post('/api/auth/logout', { preHandler: anyCredential }, async (request, reply) => {
+    app.post('/api/auth/logout', { preHandler: anyCredential, schema: logoutSchema }, async (request, reply) => {
       const ctx = ctxOf(request);
       await auth.logout(ctx);
       if (ctx.session) void reply.clearCookie('latchkey_session', { path: '/' });
       return reply.code(204).send();
     });
 
-    const meSchema = {
-      response: {
-        200: {
-          type: 'object',
-          required: ['user', 'token'],
-          properties: { user: userSchema, token: { anyOf: [tokenInfoSchema, { type: 'null' }] } },
-        },
-      },
-    };
     app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, async (request) => {
       const ctx = ctxOf(request);
       return { user: presentUser(ctx.user), token: tokenInfo(ctx) };
     });
 
-    app.put('/api/auth/password', { preHandler: accountManagement, schema: { response: { 200: tokenResponseSchema } } }, async (request, reply) => {
+    app.put('/api/auth/password', { preHandler: accountManagement, schema: passwordSchema }, async (request, reply) => {
       const { token, session } = await auth.changePassword(ctxOf(request), objectBody(request), clientOf(request));
       if (session) setSessionCookie(reply, latchkey, session.secret);
       return presentTokenResponse(token);
@@ -68,7 +174,7 @@ export function accountRoutes(latchkey: Latchkey) {
 
     app.get(
       '/api/auth/tokens',
-      { preHandler: accountManagement, schema: { response: { 200: { type: 'object', properties: { tokens: { type: 'array', items: tokenInfoSchema } } } } } },
+      { preHandler: accountManagement, schema: listTokensSchema },
       async (request) => {
         const ctx = ctxOf(request);
         const tokens = await auth.listTokens(ctx);
@@ -76,31 +182,16 @@ export function accountRoutes(latchkey: Latchkey) {
       },
     );
 
-    app.post('/api/auth/tokens', { preHandler: accountManagement, schema: { response: { 201: tokenResponseSchema } } }, async (request, reply) => {
+    app.post('/api/auth/tokens', { preHandler: accountManagement, schema: createTokenSchema }, async (request, reply) => {
       const issued = await auth.createToken(ctxOf(request), objectBody(request));
       return reply.code(201).send(presentTokenResponse(issued));
     });
 
-    app.delete('/api/auth/tokens/:id', { preHandler: accountManagement }, async (request, reply) => {
+    app.delete('/api/auth/tokens/:id', { preHandler: accountManagement, schema: deleteTokenSchema }, async (request, reply) => {
       await auth.deleteToken(ctxOf(request), routeId(request));
       return reply.code(204).send();
     });
 
-    const verifySchema = {
-      querystring: { type: 'object', properties: { ability: { type: 'string' } } },
-      response: {
-        200: {
-          type: 'object',
-          required: ['user_id', 'token_id', 'abilities', 'expires_at'],
-          properties: {
-            user_id: { type: 'integer' },
-            token_id: { type: ['integer', 'null'] },
-            abilities: { type: 'array', items: { type: 'string' } },
-            expires_at: { type: ['string', 'null'], format: 'date-time' },
-          },
-        },
-      },
-    };
     // For nginx auth_request, Traefik ForwardAuth and other services.
     app.get('/api/auth/verify', { preHandler: anyCredential, schema: verifySchema }, async (request, reply) => {
       const ctx = ctxOf(request);
