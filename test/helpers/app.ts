@@ -2,6 +2,7 @@
 // cache. Several instances may share one database and one Redis prefix to play a cluster.
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { parseConfig, type Config } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
 import { openLatchkey, type Latchkey } from '../../src/latchkey.js';
@@ -52,11 +53,18 @@ export function uniquePrefix(): string {
   return `lktest-${randomBytes(5).toString('hex')}:`;
 }
 
+export interface InstanceOptions {
+  /** Default: a logger at LOG_LEVEL (silent in tests). Fault tests pass one writing to a capture stream. */
+  logger?: Logger;
+  /** Default true: fail unless the configured Redis is trusted within 5 s. Fault tests start without it. */
+  requireRedis?: boolean;
+}
+
 /** Starts one instance on an existing database URL. */
-export async function startInstance(env: Record<string, string>): Promise<TestApp> {
+export async function startInstance(env: Record<string, string>, options: InstanceOptions = {}): Promise<TestApp> {
   const config = parseConfig(testEnv(env));
-  const latchkey = await openLatchkey(config, { logger: createLogger(config.logLevel), migrate: true });
-  if (config.redis && !(await latchkey.cache.waitForRedis(5000))) {
+  const latchkey = await openLatchkey(config, { logger: options.logger ?? createLogger(config.logLevel), migrate: true });
+  if (config.redis && options.requireRedis !== false && !(await latchkey.cache.waitForRedis(5000))) {
     await latchkey.close();
     throw new Error(`Redis at ${JSON.stringify(config.redis)} is not reachable: tests need it running`);
   }
