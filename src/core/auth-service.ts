@@ -43,6 +43,8 @@ export interface ClientInfo {
 
 const DEFAULT_TOKEN_NAME = 'auth_token';
 const SESSION_SECRET_LENGTH = 40;
+/** What a cookie value must look like before it is hashed and looked up. */
+const SESSION_SECRET = /^[A-Za-z0-9]{1,128}$/;
 
 export interface AuthServiceDeps {
   config: Config;
@@ -100,9 +102,14 @@ export class AuthService {
     return this.issueToken(user, deviceName, ['*'], null, this.config.loginRevokesOtherTokens);
   }
 
-  /** Session login (API.md §4): the same checks as login, and a session instead of a token. */
-  async loginSession(body: v.Body, client: ClientInfo): Promise<IssuedSession> {
+  /**
+   * Session login (API.md §4): the same checks as login, and a session instead of a token. The
+   * id is always new (no fixation); `replacing` is the cookie the browser sent, whose session
+   * ends here as Laravel's login does, so signing in again leaves no orphan device behind.
+   */
+  async loginSession(body: v.Body, client: ClientInfo, replacing?: string): Promise<IssuedSession> {
     const { user } = await this.checkLogin(body, client);
+    if (replacing) await this.endSessionBySecret(replacing);
     const { secret, session } = this.newSession(client);
     const { sessionId, revoked } = await this.store.issueSession(user.id, session, { revokeOthers: this.config.loginRevokesOtherTokens });
     await this.cache.forget(revoked);
@@ -157,7 +164,7 @@ export class AuthService {
   /** Resolves a session cookie's secret, or undefined when the session is not valid now. */
   async authenticateSession(secret: string): Promise<AuthContext | undefined> {
     const timer = this.deps.metrics.startValidationTimer();
-    if (!/^[A-Za-z0-9]{1,128}$/.test(secret)) return this.outcome('session', 'malformed', timer);
+    if (!SESSION_SECRET.test(secret)) return this.outcome('session', 'malformed', timer);
     const hash = sha256Hex(secret);
     const entry: CacheEntry | undefined = await this.cache.lookup('s', hash, async () => this.store.findSession(hash));
     const session = entry?.session;
@@ -230,6 +237,13 @@ export class AuthService {
     const hash = Number.isSafeInteger(sessionId) && sessionId > 0 ? await this.store.deleteSession(ctx.user.id, sessionId) : undefined;
     if (!hash) throw notFound('No such session.');
     await this.cache.forget({ tokens: [], sessions: [hash] });
+  }
+
+  private async endSessionBySecret(secret: string): Promise<void> {
+    if (!SESSION_SECRET.test(secret)) return;
+    const found = await this.store.findSession(sha256Hex(secret));
+    const hash = found && (await this.store.deleteSession(found.session.userId, found.session.id));
+    if (hash) await this.cache.forget({ tokens: [], sessions: [hash] });
   }
 
   withLastUse(token: TokenRecord): TokenRecord {

@@ -1,69 +1,126 @@
-// API.md §4: cookie sessions for first-party browser apps (Sanctum's SPA mode).
+// API.md §4: cookie sessions for first-party browser apps (Sanctum's SPA mode). Who is calling
+// and the CSRF double submit live in credentials.ts; the session rules live in AuthService.
+import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../core/auth-service.js';
+import { notFound } from '../../core/errors.js';
 import { randomAlphanumeric } from '../../core/token-format.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate, requireCsrf, SESSION_COOKIE, XSRF_COOKIE } from '../credentials.js';
+import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentSession, presentUser, sessionInfoSchema, userSchema } from '../presenters.js';
 import { objectBody } from '../server.js';
 import { clientOf, routeId } from './account.js';
 
 const XSRF_LENGTH = 40;
 
-export function setSessionCookie(reply: FastifyReply, latchkey: Latchkey, secret: string): void {
-  void reply.setCookie(SESSION_COOKIE, secret, {
-    path: '/',
-    httpOnly: true,
-    sameSite: 'lax',
-    secure: latchkey.config.sessionSecureCookie,
-  });
+/** Both cookies are first-party and sent on top-level navigations only (SameSite=Lax). */
+function cookieOptions(latchkey: Latchkey, httpOnly: boolean): CookieSerializeOptions {
+  return { path: '/', httpOnly, sameSite: 'lax', secure: latchkey.config.sessionSecureCookie };
 }
+
+/** The session cookie carries the secret; scripts never see it (HttpOnly). No Max-Age: idle expiry is the server's. */
+export function setSessionCookie(reply: FastifyReply, latchkey: Latchkey, secret: string): void {
+  void reply.setCookie(SESSION_COOKIE, secret, cookieOptions(latchkey, true));
+}
+
+function clearSessionCookie(reply: FastifyReply, latchkey: Latchkey): void {
+  void reply.clearCookie(SESSION_COOKIE, cookieOptions(latchkey, true));
+}
+
+// ---- route schemas: response serialisation and the OpenAPI description (../openapi.ts) ------
+
+const tags = ['sessions'];
+
+const csrfCookieSchema = {
+  summary: 'Set the XSRF-TOKEN cookie',
+  description:
+    'Sets cookie `XSRF-TOKEN`, readable by scripts. Send its value back in header `X-XSRF-TOKEN` on the session login and on every ' +
+    'state-changing request that the session cookie authenticates.',
+  tags,
+  response: { ...noContent },
+};
+
+const sessionLoginSchema = {
+  summary: 'Sign in with a cookie session',
+  description:
+    'Needs header `X-XSRF-TOKEN` equal to the `XSRF-TOKEN` cookie (login CSRF). Sets the HttpOnly cookie `latchkey_session` with a new ' +
+    'session id; the session the browser had before, if any, ends. Revokes the earlier tokens and sessions of the user when ' +
+    'LOGIN_REVOKES_OTHER_TOKENS. Rate limited together with login.',
+  tags,
+  documentedBody: { type: 'object', required: ['email', 'password'], properties: { email: { type: 'string' }, password: { type: 'string' } } },
+  response: { 200: { type: 'object', required: ['user'], properties: { user: userSchema } }, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) },
+};
+
+const sessionLogoutSchema = {
+  summary: 'Sign out: end the cookie session',
+  description: 'Ends the session of the cookie and clears the cookie. Needs `X-XSRF-TOKEN`. 404 when a bearer token, not the cookie, authenticated the request.',
+  tags,
+  security: [{ sessionCookie: [] }],
+  response: { ...noContent, ...errorResponses(401, 403, 404, 503) },
+};
+
+const listSessionsSchema = {
+  summary: "The user's live sessions (devices)",
+  description: '`id` is the public row id, never the cookie value; `ip` and `user_agent` are those of the login. Needs a session or a `*` token.',
+  tags,
+  security: ANY_CREDENTIAL,
+  response: {
+    200: { type: 'object', required: ['sessions'], properties: { sessions: { type: 'array', items: sessionInfoSchema } } },
+    ...errorResponses(401, 403, 503),
+  },
+};
+
+const endSessionSchema = {
+  summary: "End one of the user's sessions",
+  description: "404 unless the session is the user's. Ending the current session also clears its cookie. Needs a session (with `X-XSRF-TOKEN`) or a `*` token.",
+  tags,
+  security: ANY_CREDENTIAL,
+  params: { type: 'object', properties: { id: { type: 'string', description: 'session id from GET /api/auth/sessions (a positive integer; anything else is 404)' } } },
+  response: { ...noContent, ...errorResponses(401, 403, 404, 503) },
+};
 
 export function sessionRoutes(latchkey: Latchkey) {
   const { auth } = latchkey;
+  const anyCredential = authenticate(auth);
   const accountManagement = authenticate(auth, '*');
   const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
 
   return async function routes(app: FastifyInstance) {
-    app.get('/api/auth/csrf-cookie', async (_request, reply) => {
-      // Readable by scripts on purpose: the page copies it into the X-XSRF-TOKEN header.
-      void reply.setCookie(XSRF_COOKIE, randomAlphanumeric(XSRF_LENGTH), {
-        path: '/',
-        httpOnly: false,
-        sameSite: 'lax',
-        secure: latchkey.config.sessionSecureCookie,
-      });
+    app.get('/api/auth/csrf-cookie', { schema: csrfCookieSchema }, async (_request, reply) => {
+      // Readable by scripts on purpose: the page copies it into the X-XSRF-TOKEN header. A page
+      // on another site can neither read it nor set our header, which is the whole defence.
+      void reply.setCookie(XSRF_COOKIE, randomAlphanumeric(XSRF_LENGTH), cookieOptions(latchkey, false));
       return reply.code(204).send();
     });
 
-    app.post('/api/auth/session', { schema: { response: { 200: { type: 'object', properties: { user: userSchema } } } } }, async (request, reply) => {
-      requireCsrf(request); // login CSRF: a foreign page must not sign the browser in
-      const issued = await auth.loginSession(objectBody(request), clientOf(request));
+    app.post('/api/auth/session', { schema: sessionLoginSchema }, async (request, reply) => {
+      requireCsrf(request); // login CSRF: a foreign page must not sign the browser in to the attacker's account
+      const issued = await auth.loginSession(objectBody(request), clientOf(request), request.cookies[SESSION_COOKIE]);
       setSessionCookie(reply, latchkey, issued.secret);
       return { user: presentUser(issued.user) };
     });
 
-    app.delete('/api/auth/session', { preHandler: authenticate(auth) }, async (request, reply) => {
-      await auth.logout(ctxOf(request));
-      void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    app.delete('/api/auth/session', { preHandler: anyCredential, schema: sessionLogoutSchema }, async (request, reply) => {
+      const ctx = ctxOf(request);
+      // A bearer token takes precedence over the cookie; silently revoking it here would surprise.
+      if (!ctx.session) throw notFound('No session cookie authenticated this request; POST /api/auth/logout revokes a bearer token.');
+      await auth.endSession(ctx, ctx.session.id);
+      clearSessionCookie(reply, latchkey);
       return reply.code(204).send();
     });
 
-    app.get(
-      '/api/auth/sessions',
-      { preHandler: accountManagement, schema: { response: { 200: { type: 'object', properties: { sessions: { type: 'array', items: sessionInfoSchema } } } } } },
-      async (request) => {
-        const ctx = ctxOf(request);
-        const sessions = await auth.listSessions(ctx);
-        return { sessions: sessions.map((s) => presentSession(s, ctx)) };
-      },
-    );
+    app.get('/api/auth/sessions', { preHandler: accountManagement, schema: listSessionsSchema }, async (request) => {
+      const ctx = ctxOf(request);
+      const sessions = await auth.listSessions(ctx);
+      return { sessions: sessions.map((s) => presentSession(s, ctx)) };
+    });
 
-    app.delete('/api/auth/sessions/:id', { preHandler: accountManagement }, async (request, reply) => {
+    app.delete('/api/auth/sessions/:id', { preHandler: accountManagement, schema: endSessionSchema }, async (request, reply) => {
       const ctx = ctxOf(request);
       const id = routeId(request);
       await auth.endSession(ctx, id);
-      if (ctx.session?.id === id) void reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      if (ctx.session?.id === id) clearSessionCookie(reply, latchkey);
       return reply.code(204).send();
     });
   };
