@@ -1,0 +1,102 @@
+// Sessions are kept like tokens (API.md §4): the database is the truth, so with Redis out of
+// reach an instance still validates, issues, lists and ends sessions, and a session it ends is
+// refused by an instance that still has Redis (and the session cached there).
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { parseConfig } from '../../src/config.js';
+import { buildServer } from '../../src/http/server.js';
+import { openLatchkey } from '../../src/latchkey.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { inject, register, startStack, testEnv, type TestApp, type TestStack } from '../helpers/app.js';
+import type { DbKind } from '../helpers/databases.js';
+import { Device, SESSION_COOKIE, eventually, signIn } from './helpers.js';
+
+/** API.md §3 gives other instances 100 ms; the test allows a wide margin. */
+const OTHER_INSTANCE_WITHIN_MS = 1000;
+
+/** A loopback port nothing listens on: connections to it are refused at once. */
+async function deadPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Like startInstance, but without waiting for a Redis that will never answer. */
+async function instanceWithoutRedis(env: Record<string, string>): Promise<TestApp> {
+  const config = parseConfig(testEnv({ ...env, REDIS_URL: `redis://127.0.0.1:${await deadPort()}` }));
+  const latchkey = await openLatchkey(config, { logger: createLogger(config.logLevel), migrate: false });
+  const app = await buildServer(latchkey);
+  await app.ready();
+  return {
+    latchkey,
+    app,
+    config,
+    request: (method, url, options = {}) => inject(app, method, url, options),
+    async close() {
+      await app.close();
+      await latchkey.close();
+    },
+  };
+}
+
+const status = async (app: TestApp, device: Device) => (await app.request('GET', '/api/auth/me', device.read())).status;
+const refusedSoon = (app: TestApp, device: Device) => eventually(async () => (await status(app, device)) === 401, OTHER_INSTANCE_WITHIN_MS);
+
+for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
+  describe(`sessions without Redis on ${db}`, () => {
+    let stack: TestStack;
+    let withRedis: TestApp;
+    let cut: TestApp;
+    before(async () => {
+      stack = await startStack({ db, cache: 'redis' }, { LOGIN_REVOKES_OTHER_TOKENS: 'false' });
+      withRedis = stack.instance;
+      cut = await instanceWithoutRedis(stack.env);
+    });
+    after(async () => {
+      await cut?.close();
+      await stack?.close();
+    });
+
+    test('an instance cut off from Redis validates, issues, lists and ends sessions from the database', async () => {
+      assert.equal(cut.latchkey.cache.status(), 'down');
+      const { email, password } = await register(withRedis);
+      const laptop = await signIn(withRedis, { email, password });
+      assert.equal(await status(withRedis, laptop), 200); // cached in Redis now
+
+      assert.equal(await status(cut, laptop), 200);
+      const phone = await signIn(cut, { email, password });
+      assert.equal(await status(cut, phone), 200);
+      assert.equal(await status(withRedis, phone), 200);
+      const listed = await cut.request('GET', '/api/auth/sessions', phone.read());
+      assert.equal(listed.status, 200);
+      const [laptopRow, phoneRow] = listed.body.sessions;
+      assert.deepEqual([laptopRow.current, phoneRow.current], [false, true]);
+
+      // The double submit does not depend on Redis either.
+      assert.equal((await cut.request('DELETE', `/api/auth/sessions/${laptopRow.id}`, phone.forged())).status, 403);
+
+      // Ended without Redis: refused here at once, and by the instance whose Redis still holds it.
+      assert.equal((await cut.request('DELETE', `/api/auth/sessions/${laptopRow.id}`, phone.write())).status, 204);
+      assert.equal(await status(cut, laptop), 401);
+      assert.ok(await refusedSoon(withRedis, laptop));
+
+      // Password change: a fresh cookie for this device, the old one refused everywhere.
+      const changed = await cut.request('PUT', '/api/auth/password', phone.write({ current_password: password, password: 'changed-offline' }));
+      assert.equal(changed.status, 200);
+      const fresh = new Device(changed.cookies[SESSION_COOKIE]!, phone.xsrf);
+      assert.equal(await status(cut, phone), 401);
+      assert.ok(await refusedSoon(withRedis, phone));
+      assert.equal(await status(withRedis, fresh), 200);
+
+      // Sign-out.
+      assert.equal((await cut.request('DELETE', '/api/auth/session', fresh.write())).status, 204);
+      assert.equal(await status(cut, fresh), 401);
+      assert.ok(await refusedSoon(withRedis, fresh));
+    });
+  });
+}
