@@ -1,0 +1,83 @@
+// Runs Debian's wrk with the token-rotating Lua script and reads back its one result line.
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const SCRIPT = fileURLToPath(new URL('../rotate-tokens.lua', import.meta.url));
+
+export interface WrkResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  non2xx: number;
+  socketErrors: number;
+}
+
+export interface WrkOptions {
+  url: string;
+  tokensFile: string;
+  seconds: number;
+  connections: number;
+  threads: number;
+}
+
+/** Installs wrk with apt-get when it is missing (the machine is Debian). */
+export function ensureWrk(): void {
+  if (hasWrk()) return;
+  console.log('wrk is missing: installing it with apt-get (Debian package "wrk")');
+  const aptArgs = ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', 'wrk'];
+  const [command, args]: [string, string[]] = process.getuid?.() === 0 ? ['apt-get', aptArgs] : ['sudo', ['apt-get', ...aptArgs]];
+  execFileSync(command, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (!hasWrk()) throw new Error('wrk could not be installed; install it with `apt-get install wrk` and run again');
+}
+
+function hasWrk(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    // `wrk --version` exits 1 after printing its version: only ENOENT means it is missing.
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+export function runWrk(options: WrkOptions): Promise<WrkResult> {
+  const args = [
+    `-t${options.threads}`,
+    `-c${options.connections}`,
+    `-d${options.seconds}s`,
+    '--latency',
+    '--timeout',
+    '5s',
+    '-s',
+    SCRIPT,
+    options.url,
+    '--',
+    options.tokensFile,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = /WRK_RESULT (\{.*\})/.exec(out)?.[1];
+      if (code !== 0 || !line) return reject(new Error(`wrk failed (exit ${code}):\n${out}`));
+      const r = JSON.parse(line) as { requests: number; duration_us: number; non_2xx: number; socket_errors: number; p50_us: number; p99_us: number; max_us: number };
+      const seconds = r.duration_us / 1e6;
+      resolve({
+        requests: r.requests,
+        seconds,
+        rps: r.requests / seconds,
+        p50Ms: r.p50_us / 1000,
+        p99Ms: r.p99_us / 1000,
+        maxMs: r.max_us / 1000,
+        non2xx: r.non_2xx,
+        socketErrors: r.socket_errors,
+      });
+    });
+  });
+}

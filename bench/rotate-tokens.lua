@@ -1,0 +1,38 @@
+-- wrk script of `npm run bench`: every request carries the next token of a file (one per line),
+-- so the load rotates over all of them; each thread starts at another offset. The requests are
+-- formatted once in init() so that wrk spends as little CPU as possible per request.
+-- Usage: wrk ... -s bench/rotate-tokens.lua <url> -- <tokens file>
+
+local thread_count = 0
+
+function setup(thread)
+  thread:set("thread_index", thread_count)
+  thread_count = thread_count + 1
+end
+
+local requests = {}
+local count = 0
+local position = 0
+
+function init(args)
+  for token in io.lines(args[1]) do
+    count = count + 1
+    requests[count] = wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. token })
+  end
+  if count == 0 then error("no tokens in " .. args[1]) end
+  position = math.floor(count * (thread_index or 0) / 2)
+end
+
+function request()
+  position = position % count + 1
+  return requests[position]
+end
+
+-- One machine-readable line for bench/lib/wrk.ts (latencies in microseconds).
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_RESULT {"requests":%d,"duration_us":%d,"non_2xx":%d,"socket_errors":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end

@@ -1,0 +1,264 @@
+// `npm run bench`: latchkey against the paths it replaces, side by side in one run.
+//
+//   (a) plain     Fastify, no authentication                    (bench/servers/baseline.ts)
+//   (b) jwt       stateless HS256 JWT with jose                 (bench/servers/baseline.ts)
+//   (c) sanctum   SELECT token, SELECT user, UPDATE last_used_at (bench/servers/baseline.ts)
+//   (d) latchkey  its real CLI, Redis tier only (LATCHKEY_MEMORY_CACHE_ENTRIES=0)
+//   (e) latchkey  its real CLI, in-process tier in front of Redis (the default)
+//
+// Each is a separate process on loopback, loaded by wrk over 10,000 rotating tokens on
+// GET /api/auth/me and GET /api/auth/verify (warm-up, then a measured run). PostgreSQL is a
+// database created for the run and Redis a private redis-server, so their counters hold only
+// what the server under test did. Then a login storm on (e), then Redis memory per entry.
+// Knobs (env): BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64),
+// BENCH_THREADS (2), BENCH_MEMORY_ENTRIES (1000000, 0 = skip), BENCH_PROFILE=1 (--cpu-prof for (e),
+// written to bench/results/raw), BENCH_TARGETS (a,b,c,d,e: a subset while optimising),
+// BENCH_STORM=0 (skip the login storm).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+import { createPasswordHasher } from '../src/core/passwords.js';
+import { describeMachine, loadAverage } from './lib/machine.js';
+import { createBenchDatabase, seed, type SeededToken } from './lib/postgres.js';
+import { cpuMs, freePort, sleep, startProcess, waitUntilHealthy, type Started } from './lib/processes.js';
+import { commandsProcessed, startPrivateRedis, type PrivateRedis } from './lib/redis-server.js';
+import { ensureWrk, runWrk, type WrkResult } from './lib/wrk.js';
+import { measureRedisMemory, memoryTable } from './redis-memory.js';
+import { runLoginStorm, type StormResult } from './login-storm.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RAW = `${ROOT}bench/results/raw`;
+const env = (name: string, fallback: number) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
+const SECONDS = env('BENCH_SECONDS', 10);
+const WARMUP_SECONDS = env('BENCH_WARMUP_SECONDS', 3);
+const CONNECTIONS = env('BENCH_CONNECTIONS', 64);
+const THREADS = env('BENCH_THREADS', 2);
+const MEMORY_ENTRIES = env('BENCH_MEMORY_ENTRIES', 1_000_000);
+const PROFILE = process.env.BENCH_PROFILE === '1';
+const STORM = process.env.BENCH_STORM !== '0';
+const ONLY = (process.env.BENCH_TARGETS ?? 'a,b,c,d,e').split(',');
+const TOKENS = 10_000;
+const STORM_USERS = 32;
+const BCRYPT_ROUNDS = 12;
+const JWT_SECRET = 'bench-only-secret-0123456789abcdef0123456789abcdef';
+/** Longer than PostgreSQL's once-a-second statistics flush, so the counters are complete. */
+const SETTLE_MS = 1500;
+const MAX_WARMUP_ROUNDS = 5;
+const ENDPOINTS = ['/api/auth/me', '/api/auth/verify'] as const;
+
+interface Target {
+  key: string;
+  label: string;
+  tokensFile: string;
+  start(port: number): Started;
+}
+
+interface Row {
+  target: Target;
+  endpoint: string;
+  result: WrkResult;
+  sqlPerRequest: number;
+  redisPerRequest: number;
+  /** Server CPU (user + system) per request: robust to other load on the machine. */
+  cpuUsPerRequest: number;
+}
+
+const tsx = (script: string, args: string[], nodeOptions: string[] = []) => ['node', [...nodeOptions, '--import', 'tsx', `${ROOT}${script}`, ...args]] as const;
+
+async function main(): Promise<void> {
+  ensureWrk();
+  mkdirSync(RAW, { recursive: true });
+  const machine = describeMachine();
+  const loadBefore = loadAverage();
+  console.log(`machine: ${machine.cpus} CPUs, ${machine.model}, Node ${machine.node}; load average ${loadBefore}`);
+
+  const database = await createBenchDatabase();
+  let redis: PrivateRedis | undefined;
+  const running: Started[] = [];
+  try {
+    const [cmd, args] = tsx('src/cli/main.ts', ['migrate']);
+    await runToEnd(startProcess(cmd, [...args], { DATABASE_URL: database.url, LOG_LEVEL: 'warn' }));
+    const passwordHash = await createPasswordHasher('bcrypt', BCRYPT_ROUNDS).hash('password');
+    const tokens = await seed(database.url, TOKENS, passwordHash, STORM_USERS);
+    const sanctumFile = `${RAW}/tokens.txt`;
+    writeFileSync(sanctumFile, tokens.map((t) => t.plainText).join('\n') + '\n');
+    const jwtFile = `${RAW}/jwts.txt`;
+    writeFileSync(jwtFile, (await signJwts(tokens)).join('\n') + '\n');
+    redis = await startPrivateRedis();
+    console.log(`seeded ${TOKENS} users and tokens in ${database.name}; private Redis on port ${redis.port}`);
+
+    const latchkeyEnv = (port: number, tier: string, extra: NodeJS.ProcessEnv = {}) => ({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: database.url,
+      REDIS_URL: redis!.url,
+      CACHE_PREFIX: `bench_${tier}:`,
+      LOG_LEVEL: 'warn',
+      BCRYPT_ROUNDS: String(BCRYPT_ROUNDS),
+      PRUNE_SCHEDULE: 'off',
+      ...extra,
+    });
+    const baseline = (mode: string) => (port: number) => {
+      const [c, a] = tsx('bench/servers/baseline.ts', [mode]);
+      return startProcess(c, [...a], { PORT: String(port), DATABASE_URL: database.url, JWT_SECRET });
+    };
+    const latchkey = (tier: string, extra: NodeJS.ProcessEnv, nodeOptions: string[] = []) => (port: number) => {
+      const [c, a] = tsx('src/cli/main.ts', ['serve', '--no-migrate'], nodeOptions);
+      return startProcess(c, [...a], latchkeyEnv(port, tier, extra));
+    };
+    const profile = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${RAW}`] : [];
+    const targets: Target[] = [
+      { key: 'a', label: '(a) Fastify, no auth', tokensFile: sanctumFile, start: baseline('plain') },
+      { key: 'b', label: '(b) stateless JWT (jose HS256)', tokensFile: jwtFile, start: baseline('jwt') },
+      { key: 'c', label: '(c) Sanctum-equivalent SQL', tokensFile: sanctumFile, start: baseline('sanctum') },
+      { key: 'd', label: '(d) latchkey, Redis tier only', tokensFile: sanctumFile, start: latchkey('d', { LATCHKEY_MEMORY_CACHE_ENTRIES: '0' }) },
+      { key: 'e', label: '(e) latchkey, both tiers', tokensFile: sanctumFile, start: latchkey('e', {}, profile) },
+    ];
+
+    const rows: Row[] = [];
+    let storm: StormResult | undefined;
+    for (const target of targets.filter((t) => ONLY.includes(t.key))) {
+      const port = await freePort();
+      const server = target.start(port);
+      running.push(server);
+      await waitUntilHealthy(server, `http://127.0.0.1:${port}/healthz`);
+      for (const endpoint of ENDPOINTS) {
+        const row = await measure(target, server.child.pid!, `http://127.0.0.1:${port}${endpoint}`, endpoint, database.statements, redis);
+        rows.push(row);
+        console.log(`${target.label} ${endpoint}: ${row.result.rps.toFixed(0)} req/s, p99 ${row.result.p99Ms.toFixed(2)} ms, ${row.cpuUsPerRequest.toFixed(1)} µs CPU/req`);
+      }
+      if (target.key === 'e' && STORM) {
+        storm = await runLoginStorm({
+          verifyUrl: `http://127.0.0.1:${port}/api/auth/verify`,
+          loginUrl: `http://127.0.0.1:${port}/api/auth/login`,
+          tokensFile: sanctumFile,
+          emails: Array.from({ length: STORM_USERS }, (_, i) => `user${TOKENS + 1 + i}@bench.test`),
+          password: 'password',
+          seconds: SECONDS,
+        });
+      }
+      await server.stop();
+    }
+    const loadAfter = loadAverage();
+
+    const memory = MEMORY_ENTRIES > 0 ? await measureRedisMemory(MEMORY_ENTRIES) : undefined;
+    const report = renderReport({ rows, storm, memory: memory && memoryTable(memory), machine, loadBefore, loadAfter });
+    console.log(`\n${report}`);
+    mkdirSync(`${ROOT}bench/results`, { recursive: true });
+    writeFileSync(`${ROOT}bench/results/latest.md`, report);
+    console.log('saved bench/results/latest.md');
+  } finally {
+    for (const server of running) await server.stop();
+    await redis?.stop();
+    await database.drop();
+  }
+}
+
+/** Warm-up, then the measured run, with the SQL and Redis counters read around it. */
+async function measure(target: Target, pid: number, url: string, endpoint: string, statements: () => Promise<number>, redis: PrivateRedis): Promise<Row> {
+  const load = { url, tokensFile: target.tokensFile, connections: CONNECTIONS, threads: THREADS };
+  // Until every token has been presented at least once (bounded): caches are warm, pools full.
+  for (let presented = 0, round = 0; presented < TOKENS && round < MAX_WARMUP_ROUNDS; round++) {
+    const warm = await runWrk({ ...load, seconds: WARMUP_SECONDS });
+    assertAllOk(target, endpoint, warm);
+    presented += warm.requests;
+  }
+  await sleep(SETTLE_MS);
+  const sqlBefore = await statements();
+  const redisBefore = await commandsProcessed(redis.client);
+  const cpuBefore = cpuMs(pid);
+  const result = await runWrk({ ...load, seconds: SECONDS });
+  const cpuUsPerRequest = ((cpuMs(pid) - cpuBefore) * 1000) / result.requests;
+  assertAllOk(target, endpoint, result);
+  await sleep(SETTLE_MS);
+  const sqlAfter = await statements();
+  // The INFO that read redisBefore is counted in redisAfter.
+  const redisAfter = (await commandsProcessed(redis.client)) - 1;
+  return { target, endpoint, result, sqlPerRequest: (sqlAfter - sqlBefore) / result.requests, redisPerRequest: (redisAfter - redisBefore) / result.requests, cpuUsPerRequest };
+}
+
+/** A fast run of 401s would be a lie: every response must have been a 2xx. */
+function assertAllOk(target: Target, endpoint: string, result: WrkResult): void {
+  if (result.non2xx > 0 || result.socketErrors > 0 || result.requests === 0) {
+    throw new Error(`${target.label} ${endpoint}: ${result.non2xx} non-2xx responses and ${result.socketErrors} socket errors of ${result.requests}`);
+  }
+}
+
+async function signJwts(tokens: SeededToken[]): Promise<string[]> {
+  const key = new TextEncoder().encode(JWT_SECRET);
+  return Promise.all(
+    tokens.map((t) =>
+      new SignJWT({ name: `Bench User ${t.userId}`, email: `user${t.userId}@bench.test`, abilities: ['*'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(String(t.userId))
+        .setJti(String(t.userId))
+        .setIssuedAt()
+        .setExpirationTime('1d')
+        .sign(key),
+    ),
+  );
+}
+
+async function runToEnd(started: Started): Promise<void> {
+  const code = await new Promise<number | null>((resolve) => started.child.once('exit', resolve));
+  if (code !== 0) throw new Error(`command failed (exit ${code}):\n${started.output()}`);
+}
+
+function renderReport(input: { rows: Row[]; storm: StormResult | undefined; memory: string | undefined; machine: ReturnType<typeof describeMachine>; loadBefore: string; loadAfter: string }): string {
+  const { rows, storm, memory, machine } = input;
+  const find = (key: string, endpoint: string) => rows.find((r) => r.target.key === key && r.endpoint === endpoint);
+  const fmt = (n: number, digits = 2) => n.toFixed(digits);
+  const perRequest = (n: number) => (n === 0 ? '0' : n < 0.01 ? n.toFixed(4) : n.toFixed(2));
+  const lines = [
+    `# latchkey benchmark — ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `Machine: ${machine.cpus} CPUs (${machine.model}), Node ${machine.node}, commit ${machine.commit}. ` +
+      `Load average (1/5/15 min) ${input.loadBefore} at the start, ${input.loadAfter} at the end (other work shares the machine).`,
+    `wrk ${THREADS} threads, ${CONNECTIONS} connections, warm-up (${WARMUP_SECONDS} s runs until every token was presented) then ${SECONDS} s measured per row, ` +
+      `${TOKENS.toLocaleString('en-US')} tokens rotated (one per request); every response a 2xx.`,
+    '',
+    '| server | endpoint | req/s | p50 ms | p99 ms | SQL / req | Redis cmds / req | server CPU µs / req | × (a) |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    const plain = find('a', row.endpoint)?.result.rps ?? NaN;
+    lines.push(
+      `| ${row.target.label} | \`${row.endpoint}\` | ${fmt(row.result.rps, 0)} | ${fmt(row.result.p50Ms)} | ${fmt(row.result.p99Ms)} | ` +
+        `${perRequest(row.sqlPerRequest)} | ${perRequest(row.redisPerRequest)} | ${fmt(row.cpuUsPerRequest, 1)} | ${fmt(row.result.rps / plain)} |`,
+    );
+  }
+  lines.push('', '**Targets for (e)** (ratios of req/s from this run):', '');
+  const goals: [string, string, number][] = [
+    ['a', '/api/auth/me', 0.85],
+    ['a', '/api/auth/verify', 0.9],
+    ['b', '/api/auth/me', 2],
+    ['b', '/api/auth/verify', 2],
+    ['c', '/api/auth/me', 10],
+    ['c', '/api/auth/verify', 10],
+  ];
+  for (const [key, endpoint, goal] of goals) {
+    const [mine, theirs] = [find('e', endpoint), find(key, endpoint)];
+    if (!mine || !theirs) continue;
+    const ratio = mine.result.rps / theirs.result.rps;
+    lines.push(`- \`${endpoint}\` (e) / (${key}) = ${fmt(ratio)} (target ≥ ${goal}) ${ratio >= goal ? 'met' : '**not met**'}`);
+  }
+  if (storm) {
+    const ratio = storm.stormP99Ms / storm.idleP99Ms;
+    lines.push(
+      '',
+      `**Login storm** on (e), BCRYPT_ROUNDS=${BCRYPT_ROUNDS}: \`/api/auth/verify\` with wrk 1 thread, ${storm.connections} connections, ${storm.seconds} s each.`,
+      '',
+      '| phase | verify req/s | verify p50 ms | verify p99 ms | logins/s (p50 ms) |',
+      '|---|---:|---:|---:|---:|',
+      `| idle | ${fmt(storm.idle.rps, 0)} | ${fmt(storm.idle.p50Ms)} | ${fmt(storm.idle.p99Ms)} | — |`,
+      `| ${storm.loginConcurrency} concurrent logins | ${fmt(storm.storm.rps, 0)} | ${fmt(storm.storm.p50Ms)} | ${fmt(storm.storm.p99Ms)} | ${fmt(storm.loginsPerSecond, 1)} (${fmt(storm.loginP50Ms, 0)}) |`,
+      '',
+      `p99 during the storm / idle p99 = ${fmt(ratio)} (target ≤ 2) ${ratio <= 2 ? 'met' : '**not met**'}.`,
+    );
+  }
+  if (memory) lines.push('', '**Redis memory**', '', memory);
+  lines.push('', 'Reproduce: `npm run bench` (method: docs/benchmarks.md).', '');
+  return lines.join('\n');
+}
+
+await main();

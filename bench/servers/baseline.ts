@@ -1,0 +1,136 @@
+// The comparison servers of `npm run bench`, one process each, same Fastify and the same response
+// schemas as latchkey's /api/auth/me and /api/auth/verify:
+//   plain    no authentication at all (the ceiling)
+//   jwt      stateless HS256 JWT verification with jose, key imported once
+//   sanctum  what Laravel Sanctum does per request: SELECT the token by id, SELECT its user,
+//            UPDATE last_used_at, on the same PostgreSQL tables (a pg pool of 10, like latchkey's)
+// Usage: tsx bench/servers/baseline.ts <plain|jwt|sanctum>; env PORT, DATABASE_URL, JWT_SECRET.
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import { jwtVerify } from 'jose';
+import pg from 'pg';
+import { parseToken } from '../../src/core/token-format.js';
+import { tokenInfoSchema, userSchema } from '../../src/http/presenters.js';
+import { toIso } from '../../src/store/time.js';
+
+type Mode = 'plain' | 'jwt' | 'sanctum';
+
+interface Identity {
+  user: { id: number; name: string | null; email: string; created_at: string | null };
+  token: { id: number; name: string; abilities: string[]; created_at: string | null; last_used_at: string | null; expires_at: string | null; current: boolean } | null;
+}
+
+const mode = process.argv[2] as Mode;
+if (!['plain', 'jwt', 'sanctum'].includes(mode)) {
+  console.error('usage: baseline.ts <plain|jwt|sanctum>');
+  process.exit(2);
+}
+
+const meSchema = {
+  response: {
+    200: { type: 'object', required: ['user', 'token'], properties: { user: userSchema, token: { anyOf: [tokenInfoSchema, { type: 'null' }] } } },
+  },
+};
+const verifySchema = {
+  response: {
+    200: {
+      type: 'object',
+      required: ['user_id', 'token_id', 'abilities', 'expires_at'],
+      properties: {
+        user_id: { type: 'integer' },
+        token_id: { type: ['integer', 'null'] },
+        abilities: { type: 'array', items: { type: 'string' } },
+        expires_at: { type: ['string', 'null'], format: 'date-time' },
+      },
+    },
+  },
+};
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+}
+
+/** Resolves the caller for the mode, or undefined (401). */
+function makeAuthenticator(): (request: FastifyRequest) => Identity | undefined | Promise<Identity | undefined> {
+  const createdAt = new Date(0).toISOString();
+  if (mode === 'plain') {
+    // The same answer for everyone: what the route costs with no authentication at all.
+    const identity: Identity = {
+      user: { id: 1, name: 'Bench User 1', email: 'user1@bench.test', created_at: createdAt },
+      token: { id: 1, name: 'bench', abilities: ['*'], created_at: createdAt, last_used_at: null, expires_at: null, current: true },
+    };
+    return () => identity;
+  }
+  if (mode === 'jwt') {
+    const key = new TextEncoder().encode(process.env.JWT_SECRET ?? '');
+    return async (request) => {
+      const jwt = bearer(request);
+      if (!jwt) return undefined;
+      try {
+        const { payload } = await jwtVerify(jwt, key, { algorithms: ['HS256'] });
+        const exp = typeof payload.exp === 'number' ? new Date(payload.exp * 1000).toISOString() : null;
+        const iat = typeof payload.iat === 'number' ? new Date(payload.iat * 1000).toISOString() : null;
+        return {
+          user: { id: Number(payload.sub), name: payload.name as string, email: payload.email as string, created_at: createdAt },
+          token: { id: Number(payload.jti), name: 'bench', abilities: payload.abilities as string[], created_at: iat, last_used_at: null, expires_at: exp, current: true },
+        };
+      } catch {
+        return undefined;
+      }
+    };
+  }
+  const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
+  return async (request) => {
+    const parsed = parseToken(bearer(request) ?? '', 'lk_');
+    if (!parsed || parsed.id === null) return undefined;
+    // Sanctum's PersonalAccessToken::findToken, then the tokenable relation, then the save of last_used_at.
+    const { rows: tokens } = await pool.query('select * from personal_access_tokens where id = $1 limit 1', [parsed.id]);
+    const token = tokens[0];
+    if (!token || !timingSafeEqual(Buffer.from(token.token), Buffer.from(parsed.hash))) return undefined;
+    if (token.expires_at !== null && token.expires_at <= new Date()) return undefined;
+    const { rows: users } = await pool.query('select * from users where id = $1 limit 1', [token.tokenable_id]);
+    const user = users[0];
+    if (!user) return undefined;
+    const now = new Date();
+    await pool.query('update personal_access_tokens set last_used_at = $1, updated_at = $2 where id = $3', [now, now, token.id]);
+    return {
+      user: { id: Number(user.id), name: user.name, email: user.email, created_at: toIso(user.created_at?.getTime() ?? null) },
+      token: {
+        id: Number(token.id),
+        name: token.name,
+        abilities: JSON.parse(token.abilities ?? '["*"]'),
+        created_at: toIso(token.created_at?.getTime() ?? null),
+        last_used_at: toIso(now.getTime()),
+        expires_at: toIso(token.expires_at?.getTime() ?? null),
+        current: true,
+      },
+    };
+  };
+}
+
+const authenticate = makeAuthenticator();
+const app = Fastify({ logger: false });
+
+async function identityOr401(request: FastifyRequest, reply: FastifyReply): Promise<Identity | undefined> {
+  const identity = await authenticate(request);
+  if (!identity) void reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthenticated', message: 'Unauthenticated.' } });
+  return identity;
+}
+
+app.get('/healthz', async () => ({ status: 'ok' }));
+app.get('/api/auth/me', { schema: meSchema }, async (request, reply) => {
+  const identity = await identityOr401(request, reply);
+  if (!identity) return reply;
+  return { user: identity.user, token: identity.token };
+});
+app.get('/api/auth/verify', { schema: verifySchema }, async (request, reply) => {
+  const identity = await identityOr401(request, reply);
+  if (!identity) return reply;
+  void reply.header('x-user-id', String(identity.user.id));
+  if (identity.token) void reply.header('x-token-id', String(identity.token.id));
+  return { user_id: identity.user.id, token_id: identity.token?.id ?? null, abilities: identity.token?.abilities ?? ['*'], expires_at: identity.token?.expires_at ?? null };
+});
+
+await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
