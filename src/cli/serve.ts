@@ -1,8 +1,9 @@
 // `latchkey serve`: the HTTP server, the daily prune, and a graceful stop on SIGTERM/SIGINT
 // (stop accepting, finish in-flight requests, flush last_used_at, close pools).
+import type { FastifyInstance } from 'fastify';
 import { ConfigError, type Config } from '../config.js';
 import { buildServer } from '../http/server.js';
-import { openLatchkey } from '../latchkey.js';
+import { openLatchkey, type Latchkey } from '../latchkey.js';
 import { createLogger } from '../observability/logger.js';
 import { PruneScheduler } from '../scheduler.js';
 import { isMigrated } from '../store/migrate.js';
@@ -40,18 +41,41 @@ export async function serve(config: Config, options: { migrate: boolean }): Prom
     `latchkey listening on http://${config.host}:${config.port}`,
   );
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ event: 'stopping', signal }, 'Stopping: finishing in-flight requests');
+  // `once`: a second signal gets Node's default handling and ends the process at once.
+  process.once('SIGTERM', () => void stop(app, scheduler, latchkey, 'SIGTERM'));
+  process.once('SIGINT', () => void stop(app, scheduler, latchkey, 'SIGINT'));
+}
+
+/** Longer than any request may take (requestTimeout 30 s is for slow clients, not handlers). */
+const SHUTDOWN_DEADLINE_MS = 25_000;
+
+let stopping = false;
+
+/**
+ * Stops accepting connections, lets every request already received finish, waits for a
+ * running prune, flushes the batched last_used_at writes and closes the pools, then exits 0.
+ */
+async function stop(app: FastifyInstance, scheduler: PruneScheduler, latchkey: Latchkey, signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  const { logger } = latchkey;
+  const deadline = setTimeout(() => {
+    logger.error({ event: 'stop_timeout', ms: SHUTDOWN_DEADLINE_MS }, `Requests still running after ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting without waiting for them`);
+    logger.flush?.();
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS);
+  deadline.unref();
+  logger.info({ event: 'stopping', signal }, `${signal}: no longer accepting connections; finishing in-flight requests`);
+  try {
     await app.close();
     await scheduler.stop();
-    await latchkey.close();
-    logger.info({ event: 'stopped' }, 'Stopped');
+    await latchkey.close(); // flushes pending last_used_at / last_active_at first
+  } catch (error) {
+    logger.error({ event: 'stop_failed', err: String(error) }, 'Could not stop cleanly');
     logger.flush?.();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+    process.exit(1);
+  }
+  logger.info({ event: 'stopped' }, 'Stopped');
+  logger.flush?.();
+  process.exit(0);
 }

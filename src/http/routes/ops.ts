@@ -1,6 +1,6 @@
 // Health, readiness and Prometheus metrics (API.md §3).
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { Latchkey } from '../../latchkey.js';
 import { errorResponses } from '../openapi.js';
 import { errorBody } from '../server.js';
@@ -29,7 +29,7 @@ const readySchema = {
   response: { 200: { description: 'Ready', ...readiness }, 503: { description: 'The database is down', ...readiness } },
 };
 
-const metricsSchema = {
+const metricsSchema: FastifySchema = {
   summary: 'Prometheus metrics (text format)',
   description: 'Open unless METRICS_TOKEN is set; then send `Authorization: Bearer <METRICS_TOKEN>`.',
   tags,
