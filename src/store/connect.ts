@@ -63,6 +63,11 @@ function makeDialect(dialect: DialectName, url: string) {
       pool.on('error', () => {
         /* an idle client lost its connection; the next checkout reconnects */
       });
+      // pg emits 'error' on a checked-out client whose connection drops mid-query; the query
+      // itself fails (and maps to 503), but an unlistened 'error' event would crash the process.
+      pool.on('connect', (client) => {
+        client.on('error', () => undefined);
+      });
       return new PostgresDialect({ pool });
     }
     case 'mysql': {
