@@ -374,17 +374,17 @@ export class SqlStore implements Store {
 
   async acquireLock(name: string, holder: string, ttlMs: number): Promise<boolean> {
     const now = Date.now();
-    return this.transaction(async (trx) => {
-      // Take over an expired lease, or create it; whoever's row holds afterwards has it.
-      await trx.deleteFrom('latchkey_locks').where('name', '=', name).where('expires_at', '<', toSqlTime(now)).execute();
-      try {
-        await trx.insertInto('latchkey_locks').values({ name, holder, expires_at: toSqlTime(now + ttlMs) }).execute();
-        return true;
-      } catch (error) {
-        if (isUniqueViolation(error)) return false;
-        throw error;
-      }
-    });
+    // Drop expired leases (this one's, and old ticks' so the table stays small), then insert:
+    // whoever's row is there afterwards holds it. No transaction: a unique violation aborts a
+    // PostgreSQL transaction, and neither statement needs the other's isolation.
+    await guard(this.db.deleteFrom('latchkey_locks').where('expires_at', '<', toSqlTime(now)).execute());
+    try {
+      await guard(this.db.insertInto('latchkey_locks').values({ name, holder, expires_at: toSqlTime(now + ttlMs) }).execute());
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
   }
 
   private async transaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
