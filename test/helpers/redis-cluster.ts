@@ -201,6 +201,20 @@ export class RedisClusterFixture {
     await this.waitUntilHealthy();
   }
 
+  /** Starts a killed node again; it rejoins as a replica of whoever took over its slots. */
+  async restart(node: RedisProcess): Promise<void> {
+    await node.spawn();
+    await this.waitUntilHealthy();
+  }
+
+  /** The running node that serves pub/sub connections (latchkey's invalidation subscribers). */
+  async subscriberHost(): Promise<ClusterNodeState | undefined> {
+    for (const state of await this.topology()) {
+      if (String(await state.node.command('CLIENT', 'LIST', 'TYPE', 'pubsub')).trim() !== '') return state;
+    }
+    return undefined;
+  }
+
   /** Every running node reports cluster_state:ok, every running replica is in sync. */
   async waitUntilHealthy(): Promise<void> {
     await waitUntil('cluster_state:ok on every node', async () => {
