@@ -1,19 +1,14 @@
-// pino: JSON lines by default, pretty on a terminal. Credentials never reach a log line:
-// the request serializer keeps no headers but a few harmless ones, and the redact paths
-// catch secrets that are logged on purpose elsewhere.
+// pino: JSON lines by default, pretty on a terminal. Credentials never reach a log line: the
+// access log (./access-log.ts) writes no headers, bodies or query strings, and the redact
+// paths below are a second line of defence for objects logged whole elsewhere.
 import pino, { type Logger } from 'pino';
 
 export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-xsrf-token"]',
-  'res.headers["set-cookie"]',
-  'password',
-  'current_password',
-  'token',
-  '*.password',
-  '*.current_password',
-  '*.token',
+  // Headers, wherever a request or response object is logged whole.
+  ...['req.headers', 'request.headers', 'headers'].flatMap((h) => [`${h}.authorization`, `${h}.cookie`, `${h}["x-xsrf-token"]`]),
+  ...['res.headers', 'reply.headers', 'headers'].map((h) => `${h}["set-cookie"]`),
+  // Fields that hold secrets in the core's own objects (bodies, issued tokens and sessions).
+  ...['password', 'current_password', 'token', 'plainText', 'secret', 'cookies'].flatMap((field) => [field, `*.${field}`]),
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
