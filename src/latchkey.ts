@@ -37,6 +37,11 @@ export interface OpenOptions {
 
 export async function openLatchkey(config: Config, options: OpenOptions): Promise<Latchkey> {
   const { logger } = options;
+  if (config.databaseReplicaUrl) {
+    // Every read here either decides whether a credential is valid or must see the caller's
+    // own writes, so none may lag: see "Database replicas" in docs/scale-out.md.
+    logger.info({ event: 'database_replica_unused' }, 'DATABASE_REPLICA_URL is set; latchkey reads and writes DATABASE_URL only (docs/scale-out.md)');
+  }
   const store = new SqlStore(config.databaseUrl);
   try {
     if (options.migrate) await migrate(store.db, store.dialect);
