@@ -6,6 +6,7 @@ import { AppError, UnavailableError } from '../core/errors.js';
 import type { Latchkey } from '../latchkey.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { isUnavailable } from '../store/sql-store.js';
+import { accountPageRoutes } from './account-page/routes.js';
 import { registerOpenApi } from './openapi.js';
 import { accountRoutes } from './routes/account.js';
 import { opsRoutes } from './routes/ops.js';
@@ -64,6 +65,7 @@ export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> 
   await app.register(accountRoutes(latchkey));
   await app.register(sessionRoutes(latchkey));
   await app.register(opsRoutes(latchkey));
+  await app.register(accountPageRoutes);
   return app;
 }
 
