@@ -4,8 +4,9 @@
 //  - a revocation deletes rows first, then tombstones the Redis keys and publishes them on the
 //    invalidation channel; if Redis cannot confirm that, it bumps the epoch in the database,
 //    which every instance polls every LATCHKEY_EPOCH_POLL_MS;
-//  - the in-process tier is trusted only while the invalidation channel is live, and a fill is
-//    dropped if any invalidation arrived since it started (the "generation" check);
+//  - the in-process tier is read only while the invalidation channel is live and a heartbeat
+//    on it was answered within the last 75 ms (a lease), and a fill is dropped if any
+//    invalidation arrived since it started (the "generation" check);
 //  - a Redis connection is trusted only after its run_id is sealed against the database epoch,
 //    so a restarted or failed-over Redis holding old data is never read under the current epoch.
 import type { Logger } from 'pino';
@@ -37,6 +38,15 @@ export interface CredentialCacheOptions {
 
 export type CacheStatus = 'up' | 'down' | 'memory';
 
+/**
+ * Test seams, to force interleavings deterministically (test/revocation). Unset in production:
+ * the cost is one undefined check on a cache miss.
+ */
+export interface CacheHooks {
+  /** Runs after a database read, before its result fills the tiers; `key` is `t:` or `s:` + hash. */
+  afterLoad?: (key: string) => Promise<void>;
+}
+
 export class CredentialCache {
   readonly redis: RedisTier | undefined;
   private readonly memory: MemoryTier;
@@ -45,6 +55,9 @@ export class CredentialCache {
   /** Bumped by every invalidation; a fill that saw another value is dropped. */
   private generation = 0;
   private poller: NodeJS.Timeout | undefined;
+  private polling = false;
+  /** See CacheHooks; tests set its members. */
+  readonly hooks: CacheHooks = {};
 
   constructor(
     private readonly store: Store,
@@ -125,6 +138,7 @@ export class CredentialCache {
     const credential = await load();
     this.metrics.cacheLookups.inc({ tier: 'database' });
     if (!credential) return undefined;
+    if (this.hooks.afterLoad) await this.hooks.afterLoad(key);
     const entry: CacheEntry = { ...credential, verifiedAt, epoch };
     if (this.redis?.usable) {
       this.redis.fill(key, encodeEntry(entry), this.ttlMs, verifiedAt + FILL_DEADLINE_MS).catch(() => this.metrics.fallbacks.inc());
@@ -141,16 +155,28 @@ export class CredentialCache {
     const keys = [...revoked.tokens.map((h) => `t:${h}`), ...revoked.sessions.map((h) => `s:${h}`)];
     if (keys.length === 0) return;
     this.forgetLocally(keys);
+    try {
+      await this.announce(keys);
+    } finally {
+      // Again: a lookup that began after the first eviction may have read Redis before the
+      // tombstone landed and remembered that entry; our own PUBLISH may arrive after we return.
+      this.forgetLocally(keys);
+    }
+  }
+
+  /** Tells every other instance: tombstones and PUBLISH, or else a new epoch. */
+  private async announce(keys: string[]): Promise<void> {
     if (this.redis) {
       if (this.redis.usable) {
         try {
           await this.redis.tombstone(keys, this.tombstoneTtlMs());
           return;
         } catch {
-          this.metrics.fallbacks.inc();
+          // fall through to the epoch
         }
       }
       // Redis could not confirm: make every instance's cached copies worthless instead.
+      this.metrics.fallbacks.inc();
       await this.bumpEpoch();
     } else if (this.options.announceByEpoch) {
       await this.bumpEpoch();
@@ -194,12 +220,17 @@ export class CredentialCache {
     return Date.now() - entry.verifiedAt < this.ttlMs;
   }
 
+  /** The in-process tier may be read. */
   private memoryTrusted(): boolean {
     return this.redis ? this.redis.coherent : true;
   }
 
+  /**
+   * Keeps an entry in the in-process tier unless an invalidation or an epoch change came in
+   * since its lookup began, or invalidations cannot currently reach us.
+   */
   private remember(key: string, entry: CacheEntry, generation: number): void {
-    if (generation === this.generation && entry.epoch === this.epoch && this.memoryTrusted()) this.memory.set(key, entry);
+    if (generation === this.generation && entry.epoch === this.epoch && (this.redis ? this.redis.listening : true)) this.memory.set(key, entry);
   }
 
   private forgetLocally(keys: string[]): void {
@@ -226,6 +257,10 @@ export class CredentialCache {
    * revoked while it was away), start a new epoch sealed to it.
    */
   private async seal(runId: string): Promise<void> {
+    // Subscribed now, but invalidations sent while we were not are lost: a lookup that began
+    // before this point (its database read possibly older than a revocation we missed) must
+    // not fill the in-process tier once we trust it again.
+    this.discardLocal();
     const state = await this.store.readCacheState();
     if (state.redisRunId === runId) {
       this.adoptEpoch(state.epoch);
@@ -236,12 +271,17 @@ export class CredentialCache {
   }
 
   private async pollEpoch(): Promise<void> {
+    // One poll at a time: a slow database must not pile polls up in its pool.
+    if (this.polling) return;
+    this.polling = true;
     try {
       const { epoch } = await this.store.readCacheState();
       this.metrics.databaseUp.set(1);
       this.adoptEpoch(epoch);
     } catch {
       this.metrics.databaseUp.set(0);
+    } finally {
+      this.polling = false;
     }
   }
 }

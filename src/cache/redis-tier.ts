@@ -1,10 +1,10 @@
 // The shared tier: cached entries and tombstones in Redis, and the invalidation channel that
-// keeps every instance's in-process tier coherent. It knows connections and Lua scripts; the
-// rules for when its contents may be trusted live in CredentialCache.
+// keeps every instance's in-process tier coherent. It knows connections, Lua scripts and how
+// healthy Redis is; the rules for when cached contents may be trusted live in CredentialCache.
 import type { Logger } from 'pino';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
-import { createRedisClient, type RedisClient } from './redis-client.js';
+import { createRedisClient, createSubscriber, onTopologyChange, type RedisClient } from './redis-client.js';
 
 /** Refuses the fill if the key holds a tombstone, or if the fill arrives after its deadline. */
 const FILL_SCRIPT = `
@@ -20,6 +20,16 @@ redis.call('SET', KEYS[1], '!', 'PX', ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`;
 
+/** How often the subscriber connection is pinged. */
+const HEARTBEAT_MS = 20;
+/**
+ * The in-process tier may be read only while a heartbeat sent less than this long ago has been
+ * answered. Redis answers a connection in order, so every invalidation published before that
+ * ping was processed has been applied already; a silently partitioned or paused connection
+ * therefore stops being trusted within this lease (docs/revocation.md).
+ */
+const COHERENCE_LEASE_MS = 75;
+
 type ScriptedClient = RedisClient & {
   latchkeyFill(key: string, value: string, ttlMs: number, deadlineMs: number): Promise<number>;
   latchkeyTombstone(key: string, ttlMs: number, channel: string, message: string): Promise<number>;
@@ -28,28 +38,36 @@ type ScriptedClient = RedisClient & {
 export interface RedisTierEvents {
   /** Keys (without prefix) another instance revoked. */
   invalidate(keys: string[]): void;
-  /** Both connections are up; resolve once the contents may be trusted (see CredentialCache). */
+  /** Both connections are up and subscribed; resolve once the contents may be trusted (see CredentialCache). */
   connected(runId: string): Promise<void>;
   /** A connection dropped: invalidations may have been missed. */
   disconnected(): void;
 }
 
-const SUSPEND_AFTER_TIMEOUT_MS = 1000;
-
 export class RedisTier {
   readonly client: ScriptedClient;
   private readonly subscriber: RedisClient;
   private readonly channel: string;
+  /** Both connections ready, subscribed and sealed (CredentialCache.seal). */
   private trusted = false;
+  /** Bumped on every connection loss, so answers from an older connection are ignored. */
   private attempt = 0;
-  private suspendedUntil = 0;
+  /** A command or heartbeat outlived the timeout; cleared when a probe is answered in time. */
+  private stalled = false;
+  private probing = false;
+  /** When the outstanding heartbeat was sent (undefined: none outstanding). */
+  private heartbeatSentAt: number | undefined;
+  /** When the latest answered heartbeat was sent: the in-process tier's lease starts there. */
+  private leaseFrom = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** What was last logged, so an outage is logged once, not per request. */
+  private health: 'starting' | 'up' | 'down' = 'starting';
   private closed = false;
-  private wasEverTrusted = false;
 
   constructor(
     config: RedisConfig,
     readonly prefix: string,
-    timeoutMs: number,
+    private readonly timeoutMs: number,
     private readonly events: RedisTierEvents,
     private readonly logger: Logger,
   ) {
@@ -57,31 +75,50 @@ export class RedisTier {
     this.client = createRedisClient(config, { timeoutMs, failFast: true }) as ScriptedClient;
     this.client.defineCommand('latchkeyFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
     this.client.defineCommand('latchkeyTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
-    this.subscriber = createRedisClient(config, { timeoutMs, failFast: false });
+    this.subscriber = createSubscriber(config, timeoutMs);
 
     for (const conn of [this.client, this.subscriber]) {
       conn.on('ready', () => void this.establish());
       conn.on('close', () => this.lose());
-      conn.on('error', () => {
-        /* reported once through lose(); ioredis reconnects by itself */
+      // ioredis reconnects by itself; an error while not trusted means we are serving from the database.
+      conn.on('error', (error: Error) => {
+        if (!this.trusted) this.reportDown('unreachable', String(error?.message ?? error));
       });
     }
     this.subscriber.on('message', (_channel: string, message: string) => this.events.invalidate(message.split(',')));
+    // A Cluster failover closes no connection of ours: re-seal before reading the new master.
+    onTopologyChange(this.client, () => {
+      this.lose();
+      void this.establish();
+    });
   }
 
   start(): void {
     // Connection failures are not fatal: latchkey serves from the database meanwhile.
     this.client.connect().catch(() => undefined);
     this.subscriber.connect().catch(() => undefined);
+    this.heartbeat = setInterval(() => this.beat(), HEARTBEAT_MS);
+    this.heartbeat.unref();
   }
 
-  /** Entries may be read and written (connected, sealed, not recently timing out). */
+  /** Entries may be read and written (connected, sealed, answering within the timeout). */
   get usable(): boolean {
-    return this.trusted && Date.now() >= this.suspendedUntil;
+    return this.trusted && !this.stalled;
   }
 
-  /** The invalidation channel is live, so an in-process copy cannot miss a revocation. */
+  /**
+   * The invalidation channel is live and recently proven so: the in-process tier may be read.
+   * Checked on every lookup, so it is two comparisons.
+   */
   get coherent(): boolean {
+    return this.trusted && Date.now() - this.leaseFrom < COHERENCE_LEASE_MS;
+  }
+
+  /**
+   * Subscribed on a sealed connection: no invalidation can be missed from now on without a
+   * disconnect (which empties the in-process tier), so entries may be put into it.
+   */
+  get listening(): boolean {
     return this.trusted;
   }
 
@@ -122,6 +159,7 @@ export class RedisTier {
   async close(): Promise<void> {
     this.closed = true;
     this.trusted = false;
+    clearInterval(this.heartbeat);
     await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
     this.client.disconnect();
     this.subscriber.disconnect();
@@ -142,9 +180,10 @@ export class RedisTier {
       await this.events.connected(runId);
       if (attempt !== this.attempt || this.closed) return;
       this.trusted = true;
-      this.suspendedUntil = 0;
-      this.logger.info({ event: 'redis_up' }, this.wasEverTrusted ? 'Redis is back: serving from the cache again' : 'Redis connected');
-      this.wasEverTrusted = true;
+      this.stalled = false;
+      this.heartbeatSentAt = undefined;
+      this.beat(); // the in-process tier waits for this first answer
+      this.reportUp();
     } catch (error) {
       if (attempt !== this.attempt || this.closed) return;
       this.logger.warn({ event: 'redis_handshake_failed', err: String(error) }, 'Redis connected but could not be trusted yet; retrying in 1 s');
@@ -154,24 +193,90 @@ export class RedisTier {
 
   private lose(): void {
     this.attempt++;
-    const wasTrusted = this.trusted;
     this.trusted = false;
+    this.heartbeatSentAt = undefined;
+    this.leaseFrom = 0;
     this.events.disconnected();
-    if (wasTrusted && !this.closed) {
-      this.logger.warn({ event: 'redis_down' }, 'Redis unavailable: serving from the database until it is back');
-    }
+    this.reportDown('disconnected');
   }
 
-  /** A timed-out command suspends the tier briefly, so only one request per second pays the timeout. */
+  /** Sends the next heartbeat, or notices that the outstanding one is overdue. */
+  private beat(): void {
+    if (!this.trusted) return;
+    const sentAt = this.heartbeatSentAt;
+    if (sentAt === undefined) this.ping();
+    else if (Date.now() - sentAt > this.timeoutMs) {
+      // Judge after pending I/O has been read: a blocked event loop is not a slow Redis.
+      setImmediate(() => {
+        if (this.trusted && this.heartbeatSentAt === sentAt) this.stall('heartbeat');
+      });
+    }
+    if (this.stalled) this.probe();
+  }
+
+  private ping(): void {
+    const attempt = this.attempt;
+    const sentAt = Date.now();
+    this.heartbeatSentAt = sentAt;
+    this.subscriber.ping().then(
+      () => {
+        if (attempt !== this.attempt) return;
+        this.heartbeatSentAt = undefined;
+        this.leaseFrom = sentAt;
+      },
+      () => {
+        if (attempt === this.attempt) this.heartbeatSentAt = undefined;
+      },
+    );
+  }
+
+  /** While stalled, one PING at a time on the command connection decides when Redis is back. */
+  private probe(): void {
+    if (this.probing) return;
+    this.probing = true;
+    const attempt = this.attempt;
+    this.client
+      .ping()
+      .then(
+        () => {
+          const heartbeatOverdue = this.heartbeatSentAt !== undefined && Date.now() - this.heartbeatSentAt > this.timeoutMs;
+          if (attempt !== this.attempt || !this.trusted || heartbeatOverdue) return;
+          this.stalled = false;
+          this.reportUp();
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.probing = false;
+      });
+  }
+
+  private stall(reason: 'timeout' | 'heartbeat'): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    this.reportDown(reason, `no answer within REDIS_TIMEOUT (${this.timeoutMs} ms)`);
+  }
+
+  /** A timed-out command stalls the tier: requests skip Redis until a probe is answered. */
   private async watch<T>(work: Promise<T>): Promise<T> {
     try {
       return await work;
     } catch (error) {
-      if (/timed out/i.test(String((error as Error)?.message))) {
-        if (this.usable) this.logger.warn({ event: 'redis_slow' }, 'Redis timed out: serving from the database for now');
-        this.suspendedUntil = Date.now() + SUSPEND_AFTER_TIMEOUT_MS;
-      }
+      if (/timed out/i.test(String((error as Error)?.message))) this.stall('timeout');
       throw error;
     }
+  }
+
+  private reportDown(reason: string, detail?: string): void {
+    if (this.health === 'down' || this.closed) return;
+    this.health = 'down';
+    this.logger.warn({ event: 'redis_down', reason, detail }, 'Redis unavailable: answering from the database until it is back');
+  }
+
+  private reportUp(): void {
+    if (this.health === 'up' || this.closed) return;
+    const first = this.health === 'starting';
+    this.health = 'up';
+    this.logger.info({ event: 'redis_up' }, first ? 'Redis connected' : 'Redis is back: serving from the cache again');
   }
 }
