@@ -479,7 +479,7 @@ export function isUnavailable(error: unknown): boolean {
   if (!e) return false;
   if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^(08|57P|53)/.test(e.code))) return true;
   if (e.fatal === true) return true;
-  return typeof e.message === 'string' && /Connection terminated|timeout exceeded when trying to connect|connect ETIMEDOUT|Pool is closed|Can't add new command when connection is in closed state/i.test(e.message);
+  return typeof e.message === 'string' && /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|connect ETIMEDOUT|Pool is closed|Can't add new command when connection is in closed state/i.test(e.message);
 }
 
 /** Maps a driver's connectivity failure to UnavailableError; lets everything else through. */
