@@ -1,0 +1,57 @@
+// The stage for the race tests: a fresh PostgreSQL database and Redis prefix with three
+// instances (A revokes, B observes, C revokes through the core like the CLI does), and the
+// bookkeeping every race shares. Call useRaceStack() inside a describe().
+import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { mintTokens, status, summarise, type RaceOutcome } from './support.js';
+
+export const LANES = 16;
+
+export interface RaceStack {
+  stack: TestStack;
+  A: TestApp;
+  B: TestApp;
+  C: TestApp;
+  /** Fails the test on any violation and records the observer's last acceptance. */
+  judge(outcome: RaceOutcome, what: string): void;
+  /** round % 3: 0 cold (nobody cached it), 1 cached by A (Redis and A's memory), 2 by B too. */
+  warm(token: string, round: number): Promise<void>;
+  /** `count` tokens spread over LANES users, each with its user's first token (its "master"). */
+  tokenPool(count: number): Promise<{ token: string; master: string; round: number }[]>;
+}
+
+export function useRaceStack(): RaceStack {
+  const lastAccepts: number[] = [];
+  let races = 0;
+  const s = {} as RaceStack;
+  before(async () => {
+    s.stack = await startStack({ db: 'postgres', cache: 'redis' });
+    s.A = s.stack.instance;
+    s.B = await s.stack.another();
+    s.C = await s.stack.another();
+  });
+  after(async () => {
+    if (!s.stack) return;
+    const count = async (app: TestApp, metric: 'fallbacks' | 'epochBumps') => (await app.latchkey.metrics[metric].get()).values[0]?.value ?? 0;
+    console.log(`# ${races} races; last acceptance on the observer relative to the revocation's return: ${summarise(lastAccepts)}`);
+    console.log(`# epoch changes seen by B: ${await count(s.B, 'epochBumps')}; Redis fallbacks on A: ${await count(s.A, 'fallbacks')}`);
+    await s.stack.close();
+  });
+  s.judge = (outcome, what) => {
+    races++;
+    if (outcome.lastAcceptMs !== null) lastAccepts.push(outcome.lastAcceptMs);
+    assert.deepEqual(outcome.violations, [], `${what}: revoked token accepted`);
+  };
+  s.warm = async (token, round) => {
+    const mode = round % 3;
+    if (mode >= 1) assert.equal(await status(s.A, token), 200);
+    if (mode === 2) assert.equal(await status(s.B, token), 200);
+  };
+  s.tokenPool = async (count) => {
+    const users = await Promise.all(Array.from({ length: LANES }, () => register(s.A)));
+    const minted = await Promise.all(users.map(async (u) => (await mintTokens(s.A, u.user.id, Math.ceil(count / LANES))).map((token) => ({ token, master: u.token }))));
+    return minted.flat().slice(0, count).map((item, round) => ({ ...item, round }));
+  };
+  return s;
+}
