@@ -1,7 +1,9 @@
 -- wrk script of `npm run bench`: every request carries the next token of a file (one per line),
 -- so the load rotates over all of them; each thread starts at another offset. The requests are
 -- formatted once in init() so that wrk spends as little CPU as possible per request.
--- Usage: wrk ... -s bench/rotate-tokens.lua <url> -- <tokens file>
+-- Usage: wrk -t<threads> ... -s bench/rotate-tokens.lua <url> -- <tokens file> <offset> <threads>
+-- Thread i starts at offset + i * count / threads, so consecutive runs (warm-up rounds) with a
+-- growing offset keep walking through the tokens instead of starting over.
 
 local thread_count = 0
 
@@ -20,7 +22,9 @@ function init(args)
     requests[count] = wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. token })
   end
   if count == 0 then error("no tokens in " .. args[1]) end
-  position = math.floor(count * (thread_index or 0) / 2)
+  local offset = tonumber(args[2] or "0")
+  local threads = tonumber(args[3] or "1")
+  position = (offset + math.floor(count * thread_index / threads)) % count
 end
 
 function request()

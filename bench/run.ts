@@ -11,8 +11,8 @@
 // database created for the run and Redis a private redis-server, so their counters hold only
 // what the server under test did. Then a login storm on (e), then Redis memory per entry.
 // Knobs (env): BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64),
-// BENCH_THREADS (2), BENCH_MEMORY_ENTRIES (1000000, 0 = skip), BENCH_PROFILE=1 (--cpu-prof for (e),
-// written to bench/results/raw), BENCH_TARGETS (a,b,c,d,e: a subset while optimising),
+// BENCH_THREADS (2), BENCH_MEMORY_ENTRIES (1000000, 0 = skip), BENCH_PROFILE=1 (--cpu-prof for every
+// server, written to bench/results/raw/profiles; summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e: a subset while optimising),
 // BENCH_STORM=0 (skip the login storm).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -98,21 +98,21 @@ async function main(): Promise<void> {
       PRUNE_SCHEDULE: 'off',
       ...extra,
     });
+    const profile = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${RAW}/profiles`] : [];
     const baseline = (mode: string) => (port: number) => {
-      const [c, a] = tsx('bench/servers/baseline.ts', [mode]);
+      const [c, a] = tsx('bench/servers/baseline.ts', [mode], profile);
       return startProcess(c, [...a], { PORT: String(port), DATABASE_URL: database.url, JWT_SECRET });
     };
-    const latchkey = (tier: string, extra: NodeJS.ProcessEnv, nodeOptions: string[] = []) => (port: number) => {
-      const [c, a] = tsx('src/cli/main.ts', ['serve', '--no-migrate'], nodeOptions);
+    const latchkey = (tier: string, extra: NodeJS.ProcessEnv) => (port: number) => {
+      const [c, a] = tsx('src/cli/main.ts', ['serve', '--no-migrate'], profile);
       return startProcess(c, [...a], latchkeyEnv(port, tier, extra));
     };
-    const profile = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${RAW}`] : [];
     const targets: Target[] = [
       { key: 'a', label: '(a) Fastify, no auth', tokensFile: sanctumFile, start: baseline('plain') },
       { key: 'b', label: '(b) stateless JWT (jose HS256)', tokensFile: jwtFile, start: baseline('jwt') },
       { key: 'c', label: '(c) Sanctum-equivalent SQL', tokensFile: sanctumFile, start: baseline('sanctum') },
       { key: 'd', label: '(d) latchkey, Redis tier only', tokensFile: sanctumFile, start: latchkey('d', { LATCHKEY_MEMORY_CACHE_ENTRIES: '0' }) },
-      { key: 'e', label: '(e) latchkey, both tiers', tokensFile: sanctumFile, start: latchkey('e', {}, profile) },
+      { key: 'e', label: '(e) latchkey, both tiers', tokensFile: sanctumFile, start: latchkey('e', {}) },
     ];
 
     const rows: Row[] = [];
@@ -126,6 +126,7 @@ async function main(): Promise<void> {
         const row = await measure(target, server.child.pid!, `http://127.0.0.1:${port}${endpoint}`, endpoint, database.statements, redis);
         rows.push(row);
         console.log(`${target.label} ${endpoint}: ${row.result.rps.toFixed(0)} req/s, p99 ${row.result.p99Ms.toFixed(2)} ms, ${row.cpuUsPerRequest.toFixed(1)} µs CPU/req`);
+        if (process.env.BENCH_DEBUG) console.log((await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n').filter((l) => l.startsWith('latchkey_')).join('\n'));
       }
       if (target.key === 'e' && STORM) {
         storm = await runLoginStorm({
@@ -159,7 +160,7 @@ async function measure(target: Target, pid: number, url: string, endpoint: strin
   const load = { url, tokensFile: target.tokensFile, connections: CONNECTIONS, threads: THREADS };
   // Until every token has been presented at least once (bounded): caches are warm, pools full.
   for (let presented = 0, round = 0; presented < TOKENS && round < MAX_WARMUP_ROUNDS; round++) {
-    const warm = await runWrk({ ...load, seconds: WARMUP_SECONDS });
+    const warm = await runWrk({ ...load, seconds: WARMUP_SECONDS, offset: Math.floor(presented / THREADS) });
     assertAllOk(target, endpoint, warm);
     presented += warm.requests;
   }

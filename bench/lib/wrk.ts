@@ -21,6 +21,8 @@ export interface WrkOptions {
   seconds: number;
   connections: number;
   threads: number;
+  /** Where in the token list this run starts (consecutive runs continue the rotation). */
+  offset?: number;
 }
 
 /** Installs wrk with apt-get when it is missing (the machine is Debian). */
@@ -56,6 +58,8 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     options.url,
     '--',
     options.tokensFile,
+    String(options.offset ?? 0),
+    String(options.threads),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,12 +1,17 @@
 // Sanctum 4 token format: `{id}|{prefix}{40 random [A-Za-z0-9]}{crc32b hex of those 40}`.
 // The database keeps only the SHA-256 hex of the part after `|`.
-import { createHash, randomInt } from 'node:crypto';
+import { hash, randomInt } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const ENTROPY_LENGTH = 40;
 /** Largest id any of the three databases can hold in a BIGINT column. */
 const MAX_ID = 2n ** 63n - 1n;
+/** Ids of up to this many digits are below MAX_ID and safe integers: no BigInt needed. */
+const SAFE_ID_DIGITS = 15;
+const ID_PATTERN = /^[1-9]\d{0,18}$/;
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
+const ALPHANUMERIC = /^[A-Za-z0-9]+$/;
 /** Secrets longer than this are never ours nor Laravel's (Sanctum's are 48 + prefix). */
 const MAX_SECRET_LENGTH = 255;
 
@@ -18,7 +23,8 @@ export interface ParsedToken {
 }
 
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  // The one-shot API: a quarter of createHash's cost, and this runs on every validation.
+  return hash('sha256', value, 'hex');
 }
 
 /** Random string from [A-Za-z0-9] using a CSPRNG without modulo bias. */
@@ -49,17 +55,17 @@ export function parseToken(raw: string, prefix: string): ParsedToken | null {
   const bar = raw.indexOf('|');
   if (bar !== -1) {
     const idPart = raw.slice(0, bar);
-    if (!/^[1-9]\d{0,18}$/.test(idPart) || BigInt(idPart) > MAX_ID) return null;
+    if (!ID_PATTERN.test(idPart) || (idPart.length > SAFE_ID_DIGITS && BigInt(idPart) > MAX_ID)) return null;
     id = Number(idPart);
     if (!Number.isSafeInteger(id)) return null;
     secret = raw.slice(bar + 1);
   }
-  if (secret.length === 0 || secret.length > MAX_SECRET_LENGTH || !/^[\x21-\x7e]+$/.test(secret)) return null;
+  if (secret.length === 0 || secret.length > MAX_SECRET_LENGTH || !PRINTABLE_ASCII.test(secret)) return null;
   if (prefix !== '' && secret.startsWith(prefix)) {
     const body = secret.slice(prefix.length);
     if (body.length !== ENTROPY_LENGTH + 8) return null;
     const entropy = body.slice(0, ENTROPY_LENGTH);
-    if (!/^[A-Za-z0-9]+$/.test(entropy) || crc32Hex(entropy) !== body.slice(ENTROPY_LENGTH)) return null;
+    if (!ALPHANUMERIC.test(entropy) || crc32Hex(entropy) !== body.slice(ENTROPY_LENGTH)) return null;
   }
   return { id, hash: sha256Hex(secret) };
 }

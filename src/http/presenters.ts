@@ -3,12 +3,31 @@ import type { AuthContext, IssuedToken } from '../core/auth-service.js';
 import type { SessionRecord, TokenRecord, User } from '../core/types.js';
 import { toIso } from '../store/time.js';
 
+/**
+ * ISO-8601 text of recent instants. /me formats the same created_at and expires_at of a token
+ * on every request, and Date#toISOString is a large part of a warm request's cost; the map is
+ * emptied when full, so it stays bounded.
+ */
+const isoText = new Map<number, string>();
+const ISO_TEXT_LIMIT = 50_000;
+
+function iso(ms: number | null): string | null {
+  if (ms === null) return null;
+  let text = isoText.get(ms);
+  if (text === undefined) {
+    if (isoText.size >= ISO_TEXT_LIMIT) isoText.clear();
+    text = toIso(ms)!;
+    isoText.set(ms, text);
+  }
+  return text;
+}
+
 export function presentUser(user: User) {
-  return { id: user.id, name: user.name, email: user.email, created_at: toIso(user.createdAt) };
+  return { id: user.id, name: user.name, email: user.email, created_at: iso(user.createdAt) };
 }
 
 export function presentTokenResponse(issued: IssuedToken) {
-  return { token: issued.plainText, token_type: 'Bearer', expires_at: toIso(issued.expiresAt), user: presentUser(issued.user) };
+  return { token: issued.plainText, token_type: 'Bearer', expires_at: iso(issued.expiresAt), user: presentUser(issued.user) };
 }
 
 export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, current: boolean) {
@@ -16,9 +35,9 @@ export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, c
     id: token.id,
     name: token.name,
     abilities: token.abilities,
-    created_at: toIso(token.createdAt),
-    last_used_at: toIso(token.lastUsedAt),
-    expires_at: toIso(expiresAt),
+    created_at: iso(token.createdAt),
+    last_used_at: iso(token.lastUsedAt),
+    expires_at: iso(expiresAt),
     current,
   };
 }
@@ -26,8 +45,8 @@ export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, c
 export function presentSession(session: SessionRecord, ctx: AuthContext) {
   return {
     id: session.id,
-    created_at: toIso(session.createdAt),
-    last_active_at: toIso(session.lastActiveAt),
+    created_at: iso(session.createdAt),
+    last_active_at: iso(session.lastActiveAt),
     ip: session.ip,
     user_agent: session.userAgent,
     current: ctx.session?.id === session.id,
