@@ -5,13 +5,15 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, MAX_PRUNE_HOURS, loadConfig, redactUrl, type Config } from '../config.js';
-import { AppError } from '../core/errors.js';
-import { serve } from './serve.js';
-import { CliError, cacheClear, migrateCommand, tokensPrune, tokensRevoke, userCreate } from './commands.js';
+import { AppError, UnavailableError } from '../core/errors.js';
 
 function config(): Config {
   return loadConfig();
 }
+
+// The commands load the whole server (drivers, Fastify, native hashers) only when one runs, so
+// --help, bad usage and bad configuration answer at once.
+const commands = () => import('./commands.js');
 
 function program(): Command {
   const cli = new Command('latchkey')
@@ -24,18 +26,28 @@ function program(): Command {
     .command('serve')
     .description('run the HTTP server (migrates the database first unless --no-migrate)')
     .option('--no-migrate', 'refuse to start if migrations have not run instead of running them')
-    .action(async (options: { migrate: boolean }) => serve(config(), { migrate: options.migrate }));
+    .action(async (options: { migrate: boolean }) => {
+      const settings = config();
+      const { serve } = await import('./serve.js');
+      await serve(settings, { migrate: options.migrate });
+    });
 
   cli
     .command('migrate')
     .description('create or update the tables (safe to run again)')
-    .action(async () => migrateCommand(config()));
+    .action(async () => {
+      const settings = config();
+      await (await commands()).migrateCommand(settings);
+    });
 
   cli
     .command('tokens:prune')
     .description('delete tokens (and sessions) expired for more than N hours')
     .addOption(new Option('--hours <n>', 'grace period in hours (default: PRUNE_HOURS)').argParser(nonNegativeInteger))
-    .action(async (options: { hours?: number }) => tokensPrune(config(), options.hours));
+    .action(async (options: { hours?: number }) => {
+      const settings = config();
+      await (await commands()).tokensPrune(settings, options.hours);
+    });
 
   cli
     .command('tokens:revoke')
@@ -44,20 +56,27 @@ function program(): Command {
     .addOption(new Option('--all', 'every token and session of every user'))
     .action(async (options: { user?: string; all?: boolean }) => {
       if (!options.user && !options.all) throw new CommanderError(2, 'latchkey.usage', 'error: give --user=<id or email> or --all\n');
-      await tokensRevoke(config(), options);
+      const settings = config();
+      await (await commands()).tokensRevoke(settings, options);
     });
 
   cli
     .command('cache:clear')
     .description("drop latchkey's cached tokens, sessions and users (nothing else in Redis)")
-    .action(async () => cacheClear(config()));
+    .action(async () => {
+      const settings = config();
+      await (await commands()).cacheClear(settings);
+    });
 
   cli
     .command('user:create')
     .description('create a user; the password is read from standard input')
     .requiredOption('--email <email>', 'email address')
     .option('--name <name>', 'display name')
-    .action(async (options: { email: string; name?: string }) => userCreate(config(), options));
+    .action(async (options: { email: string; name?: string }) => {
+      const settings = config();
+      await (await commands()).userCreate(settings, options);
+    });
 
   return cli;
 }
@@ -78,21 +97,29 @@ export async function main(argv: string[]): Promise<number> {
       if (error.code === 'latchkey.usage') process.stderr.write(error.message);
       return 2;
     }
-    process.stderr.write(`latchkey: ${describe(error)}\n`);
+    process.stderr.write(`latchkey: ${await describe(error)}\n`);
     return 1;
   }
 }
 
-function describe(error: unknown): string {
+async function describe(error: unknown): Promise<string> {
   if (error instanceof ConfigError) return `configuration error: ${error.message}`;
+  const [{ CliError }, { isUnavailable }] = await Promise.all([commands(), import('../store/sql-store.js')]);
   if (error instanceof CliError) return error.message;
+  if (error instanceof UnavailableError) return unreachable(error.causeError);
   if (error instanceof AppError) {
     const fields = error.fields ? ` (${Object.entries(error.fields).map(([f, p]) => `${f} ${p}`).join('; ')})` : '';
     return `${error.message}${fields}`;
   }
-  const e = error as { code?: string; message?: string };
-  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND') return `cannot reach the database (${e.code}): check DATABASE_URL (${redactUrl(process.env.DATABASE_URL ?? '')})`;
+  if (isUnavailable(error)) return unreachable(error);
+  const e = error as { message?: string };
   return e?.message ? e.message.split('\n')[0]! : String(error);
+}
+
+function unreachable(cause: unknown): string {
+  const code = (cause as { code?: string } | undefined)?.code;
+  const url = redactUrl(process.env.DATABASE_URL ?? 'sqlite:./data/latchkey.db');
+  return `cannot reach the database${code ? ` (${code})` : ''}: check DATABASE_URL (${url})`;
 }
 
 // Run only when executed (directly or through the npm bin link), not when imported by tests.
