@@ -11,7 +11,8 @@ import { toIso } from '../store/time.js';
 const isoText = new Map<number, string>();
 const ISO_TEXT_LIMIT = 50_000;
 
-function iso(ms: number | null): string | null {
+/** ISO-8601 text of an instant (ms), or null. */
+export function presentInstant(ms: number | null): string | null {
   if (ms === null) return null;
   let text = isoText.get(ms);
   if (text === undefined) {
@@ -23,11 +24,11 @@ function iso(ms: number | null): string | null {
 }
 
 export function presentUser(user: User) {
-  return { id: user.id, name: user.name, email: user.email, created_at: iso(user.createdAt) };
+  return { id: user.id, name: user.name, email: user.email, created_at: presentInstant(user.createdAt) };
 }
 
 export function presentTokenResponse(issued: IssuedToken) {
-  return { token: issued.plainText, token_type: 'Bearer', expires_at: iso(issued.expiresAt), user: presentUser(issued.user) };
+  return { token: issued.plainText, token_type: 'Bearer', expires_at: presentInstant(issued.expiresAt), user: presentUser(issued.user) };
 }
 
 export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, current: boolean) {
@@ -35,9 +36,9 @@ export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, c
     id: token.id,
     name: token.name,
     abilities: token.abilities,
-    created_at: iso(token.createdAt),
-    last_used_at: iso(token.lastUsedAt),
-    expires_at: iso(expiresAt),
+    created_at: presentInstant(token.createdAt),
+    last_used_at: presentInstant(token.lastUsedAt),
+    expires_at: presentInstant(expiresAt),
     current,
   };
 }
@@ -45,8 +46,8 @@ export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, c
 export function presentSession(session: SessionRecord, ctx: AuthContext) {
   return {
     id: session.id,
-    created_at: iso(session.createdAt),
-    last_active_at: iso(session.lastActiveAt),
+    created_at: presentInstant(session.createdAt),
+    last_active_at: presentInstant(session.lastActiveAt),
     ip: session.ip,
     user_agent: session.userAgent,
     current: ctx.session?.id === session.id,
