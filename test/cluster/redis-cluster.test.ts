@@ -78,7 +78,7 @@ describe('latchkey on Redis Cluster', () => {
     const { replica } = await cluster.pair();
     const epochBefore = scale.b.latchkey.cache.currentEpoch;
     const report = await loadWhile(scale, new Promise((r) => setTimeout(r, 600)).then(() => cluster.failover(replica)).then(() => new Promise((r) => setTimeout(r, 1500))));
-    assert.ok(report.revocations > 0 && report.requests > 100, JSON.stringify(report));
+    assert.ok(report.revocations > 0 && report.requests > 20, JSON.stringify(report));
     assert.equal(report.serverErrors, 0, JSON.stringify(report));
     assert.equal(report.lateAccepts, 0, JSON.stringify(report));
     await assertBackOnRedis(scale, (key) => observer.get(key));
@@ -88,7 +88,7 @@ describe('latchkey on Redis Cluster', () => {
   test('a master killed with -9 mid-load: no revoked token accepted, no 5xx, back on the new topology', async () => {
     const { master, replica } = await cluster.pair();
     const report = await loadWhile(scale, new Promise((r) => setTimeout(r, 600)).then(() => cluster.killMaster(master, replica)).then(() => new Promise((r) => setTimeout(r, 1500))));
-    assert.ok(report.revocations > 0 && report.requests > 100, JSON.stringify(report));
+    assert.ok(report.revocations > 0 && report.requests > 20, JSON.stringify(report));
     assert.equal(report.serverErrors, 0, JSON.stringify(report));
     assert.equal(report.lateAccepts, 0, JSON.stringify(report));
     await assertBackOnRedis(scale, (key) => observer.get(key));

@@ -55,14 +55,6 @@ export class RedisSentinelFixture {
     await this.waitUntilHealthy();
   }
 
-  /** kill -9 the master; resolves once the sentinels promoted the replica. */
-  async killMaster(): Promise<void> {
-    const before = await this.master();
-    await before.kill();
-    await waitUntil('the sentinels to promote the replica', async () => (await this.master()) !== before);
-    await waitUntil('the new master to accept writes', async () => (await (await this.master()).info('replication')).role === 'master');
-  }
-
   /** Every sentinel sees the master, the replica and the other sentinels; the replica is in sync. */
   async waitUntilHealthy(): Promise<void> {
     await waitUntil('sentinels and replica to settle', async () => {
