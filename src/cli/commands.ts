@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { pruneExpired } from '../core/prune.js';
 import { createLogger } from '../observability/logger.js';
 import { openLatchkey, type Latchkey } from '../latchkey.js';
-import { migrate } from '../store/migrate.js';
+import { isMigrated, migrate } from '../store/migrate.js';
 import { SqlStore } from '../store/sql-store.js';
 
 /** A failure the user can act on: printed as one line, exit 1. */
@@ -14,12 +14,23 @@ export class CliError extends Error {}
 const REDIS_WAIT_MS = 2000;
 
 async function withLatchkey<T>(config: Config, work: (latchkey: Latchkey) => Promise<T>): Promise<T> {
+  await requireMigrated(config);
   const latchkey = await openLatchkey(config, { logger: createLogger('silent'), announceByEpoch: true });
   try {
     if (config.redis) await latchkey.cache.waitForRedis(REDIS_WAIT_MS);
     return await work(latchkey);
   } finally {
     await latchkey.close();
+  }
+}
+
+/** One-shot commands never change the schema behind the user's back; they say what to run. */
+async function requireMigrated(config: Config): Promise<void> {
+  const store = new SqlStore(config.databaseUrl);
+  try {
+    if (!(await isMigrated(store.db, store.dialect))) throw new CliError('the database is not migrated: run `latchkey migrate` first');
+  } finally {
+    await store.close();
   }
 }
 
