@@ -143,14 +143,19 @@ export class RedisTier {
       for (const kind of ['t', 's']) {
         const stream = node.scanStream({ match: `${escaped}${kind}:*`, count: 1000 });
         for await (const keys of stream as AsyncIterable<string[]>) {
-          if (keys.length > 0) removed += await node.unlink(...keys);
+          // One key per UNLINK: keys of one node still span many hash slots (CROSSSLOT).
+          const results = keys.length > 0 ? await node.pipeline(keys.map((key) => ['unlink', key])).exec() : [];
+          removed += (results ?? []).filter(([error, count]) => !error && count === 1).length;
         }
       }
     }
     return removed;
   }
 
-  /** Identity of the Redis data set: changes when a server restarts or a replica takes over. */
+  /**
+   * Identity of the Redis data set: the run_ids of every master, which change when a server
+   * restarts or a replica takes over (so a failover always starts a new cache epoch).
+   */
   async runId(): Promise<string> {
     const ids = await Promise.all(this.masters().map(async (node) => /run_id:(\w+)/.exec(await node.info('server'))?.[1] ?? 'unknown'));
     return ids.sort().join(',');
@@ -166,9 +171,7 @@ export class RedisTier {
   }
 
   private masters(): Redis[] {
-    return 'nodes' in this.client && typeof (this.client as Cluster).nodes === 'function' && (this.client as Cluster).isCluster
-      ? (this.client as Cluster).nodes('master')
-      : [this.client as Redis];
+    return (this.client as Cluster).isCluster ? (this.client as Cluster).nodes('master') : [this.client as Redis];
   }
 
   private async establish(): Promise<void> {
