@@ -56,6 +56,8 @@ export class CredentialCache {
   private generation = 0;
   private poller: NodeJS.Timeout | undefined;
   private polling = false;
+  /** The Redis identity this instance sealed its current connection to (see seal()). */
+  private sealedRunId: string | null = null;
   /** See CacheHooks; tests set its members. */
   readonly hooks: CacheHooks = {};
 
@@ -170,7 +172,9 @@ export class CredentialCache {
       if (this.redis.usable) {
         try {
           await this.redis.tombstone(keys, this.tombstoneTtlMs());
-          return;
+          // A failover may have happened under us: if another instance has already sealed
+          // the epoch to a newer master, our tombstones may sit on a demoted one and be lost.
+          if ((await this.store.readCacheState()).redisRunId === this.sealedRunId) return;
         } catch {
           // fall through to the epoch
         }
@@ -261,6 +265,7 @@ export class CredentialCache {
     // before this point (its database read possibly older than a revocation we missed) must
     // not fill the in-process tier once we trust it again.
     this.discardLocal();
+    this.sealedRunId = runId;
     const state = await this.store.readCacheState();
     if (state.redisRunId === runId) {
       this.adoptEpoch(state.epoch);
