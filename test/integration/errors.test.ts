@@ -2,11 +2,11 @@
 // "bad input gets a clear 4xx, never a 5xx": odd bodies, headers and tokens, SQL and
 // Redis-protocol metacharacters in every field, and 503 when the database is unreachable.
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { after, before, describe, mock, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { BACKENDS, REDIS_URL, register, startInstance, startStack, type Reply, type TestApp, type TestStack } from '../helpers/app.js';
 import { freshDatabase } from '../helpers/databases.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { sha256Hex } from '../../src/core/token-format.js';
 
 const KIB = 1024;
@@ -435,45 +435,13 @@ for (const backend of ERROR_BACKENDS) {
   });
 }
 
-/** A TCP proxy in front of a database, to make it unreachable and bring it back. */
-class TcpProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async start(port = 0): Promise<number> {
-    this.server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(port, '127.0.0.1', resolve));
-    this.port = (this.server.address() as { port: number }).port;
-    return this.port;
-  }
-
-  /** Stops listening and cuts every open connection: the database is now unreachable. */
-  async stop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-}
-
 for (const kind of ['postgres', 'mysql'] as const) {
   describe(`503 unavailable on ${kind} when the database is unreachable`, () => {
     test('writes answer 503, cached tokens keep validating, nothing answers 500, and it recovers', async () => {
       const database = await freshDatabase(kind);
-      const real = new URL(database.url);
-      const proxy = new TcpProxy({ host: real.hostname, port: Number(real.port) });
+      const proxy = await TcpProxy.start({ port: Number(new URL(database.url).port) });
       const viaProxy = new URL(database.url);
-      viaProxy.port = String(await proxy.start());
+      viaProxy.port = String(proxy.port);
       let app: TestApp | undefined;
       try {
         app = await startInstance({ DATABASE_URL: viaProxy.toString() });
@@ -481,7 +449,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
         const stranger = await register(app);
         assert.equal((await app.request('GET', '/api/auth/me', { token })).status, 200, 'warm');
 
-        await proxy.stop();
+        await proxy.cut();
         assertError(await app.request('POST', '/api/auth/register', { body: { email: 'new@example.com', password: 'password-1' } }), 503, 'unavailable');
         assertError(await app.request('POST', '/api/auth/login', { body: { email, password } }), 503, 'unavailable');
         assertError(await app.request('POST', '/api/auth/tokens', { token, body: { name: 'x' } }), 503, 'unavailable');
@@ -495,7 +463,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
         assert.equal(ready.body.database, 'down');
         assert.equal((await app.request('GET', '/healthz')).status, 200);
 
-        await proxy.start(proxy.port);
+        await proxy.restore();
         let back = await app.request('POST', '/api/auth/login', { body: { email, password } });
         // A pooled connection may notice the outage only now; one more try must succeed.
         for (let i = 0; back.status === 503 && i < 20; i++) {
@@ -505,7 +473,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
         assert.equal(back.status, 200, JSON.stringify(back.body));
       } finally {
         await app?.close();
-        await proxy.stop();
+        await proxy.close();
         await database.drop();
       }
     });
