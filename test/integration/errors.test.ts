@@ -129,7 +129,7 @@ for (const backend of ERROR_BACKENDS) {
         'Bearer \r\n*1\r\n$8\r\nFLUSHALL\r\n',
       ];
       for (const authorization of shapes) {
-        const headers = authorization === undefined ? {} : { authorization };
+        const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
         for (const url of ['/api/auth/me', '/api/auth/verify', '/api/auth/tokens']) {
           assertUnauthenticated(await app.request('GET', url, { headers }));
         }
