@@ -86,7 +86,8 @@ export function parseConfig(env: Env): Config {
     databaseUrl: databaseUrl('DATABASE_URL', read('DATABASE_URL') ?? 'sqlite:./data/latchkey.db'),
     databaseReplicaUrl: optional(read('DATABASE_REPLICA_URL'), (v) => databaseUrl('DATABASE_REPLICA_URL', v)),
     redis: redisConfig(read),
-    cachePrefix: env.CACHE_PREFIX ?? 'latchkey:',
+    // Blank is unset, as for every variable: an empty prefix would let cache:clear match other programs' keys.
+    cachePrefix: read('CACHE_PREFIX') ?? 'latchkey:',
     cacheTtlSeconds: integer(read, 'CACHE_TTL', 60, 1, 86_400),
     redisTimeoutMs: integer(read, 'REDIS_TIMEOUT', 250, 1, 60_000),
     tokenExpirationMinutes: integer(readExpiration, tokenExpiration, 43200, 0, MAX_TOKEN_LIFETIME_MINUTES),

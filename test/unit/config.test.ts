@@ -48,8 +48,9 @@ describe('configuration defaults', () => {
   });
 
   test('blank values count as unset', () => {
-    const config = parseConfig({ PORT: '', BCRYPT_ROUNDS: '  ', REDIS_URL: '' });
+    const config = parseConfig({ PORT: '', BCRYPT_ROUNDS: '  ', REDIS_URL: '', CACHE_PREFIX: '' });
     assert.equal(config.port, 3000);
+    assert.equal(config.cachePrefix, 'latchkey:');
     assert.equal(config.bcryptRounds, 12);
     assert.equal(config.redis, undefined);
   });
