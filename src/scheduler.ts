@@ -2,6 +2,7 @@
 // lease named after the tick lets exactly one of them prune. The database is the lock holder
 // of choice because pruning needs it anyway, and it works with or without Redis.
 import { Cron } from 'croner';
+import { ConfigError } from './config.js';
 import type { Latchkey } from './latchkey.js';
 import { pruneExpired } from './core/prune.js';
 
@@ -14,7 +15,7 @@ export class PruneScheduler {
 
   constructor(private readonly latchkey: Latchkey) {}
 
-  /** Throws a ConfigError-style message when the expression does not parse. */
+  /** Call checkPruneSchedule first: croner throws on an expression it cannot parse. */
   start(expression: string): void {
     this.job = new Cron(expression, { protect: true, catch: true }, () => {
       this.running = this.tick(new Date()).then(() => undefined);
@@ -38,6 +39,7 @@ export class PruneScheduler {
     try {
       if (!(await store.acquireLock(tickName, instanceId, TICK_LEASE_MS))) {
         metrics.pruneRuns.inc({ outcome: 'skipped' });
+        logger.debug({ event: 'prune_skipped', tick: tickName }, 'Another instance prunes this tick');
         return false;
       }
       const result = await pruneExpired(store, config, config.pruneHours);
@@ -51,5 +53,14 @@ export class PruneScheduler {
       logger.error({ event: 'prune_failed', err: String(error) }, 'Scheduled prune failed; it runs again at the next tick');
       return false;
     }
+  }
+}
+
+/** Fails with a ConfigError naming PRUNE_SCHEDULE unless croner can parse the expression. */
+export function checkPruneSchedule(expression: string): void {
+  try {
+    new Cron(expression, { paused: true }).stop();
+  } catch (error) {
+    throw new ConfigError('PRUNE_SCHEDULE', `"${expression}" is not a cron expression (${(error as Error).message}); use e.g. "0 2 * * *", or off`);
   }
 }

@@ -1,30 +1,23 @@
 // `latchkey serve`: the HTTP server, the daily prune, and a graceful stop on SIGTERM/SIGINT
 // (stop accepting, finish in-flight requests, flush last_used_at, close pools).
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { buildServer } from '../http/server.js';
 import { openLatchkey, type Latchkey } from '../latchkey.js';
 import { createLogger } from '../observability/logger.js';
-import { PruneScheduler } from '../scheduler.js';
+import { checkPruneSchedule, PruneScheduler } from '../scheduler.js';
 import { isMigrated } from '../store/migrate.js';
+import { SqlStore } from '../store/sql-store.js';
 import { CliError } from './commands.js';
 
 export async function serve(config: Config, options: { migrate: boolean }): Promise<void> {
+  // Problems the user can fix are reported before anything starts.
+  if (config.pruneSchedule) checkPruneSchedule(config.pruneSchedule);
+  if (!options.migrate) await requireMigrated(config);
   const logger = createLogger(config.logLevel);
   const latchkey = await openLatchkey(config, { logger, migrate: options.migrate, processMetrics: true });
-  if (!options.migrate && !(await isMigrated(latchkey.store.db, latchkey.store.dialect))) {
-    await latchkey.close();
-    throw new CliError('the database is not migrated: run `latchkey migrate` first, or start without --no-migrate');
-  }
   const scheduler = new PruneScheduler(latchkey);
-  if (config.pruneSchedule) {
-    try {
-      scheduler.start(config.pruneSchedule);
-    } catch (error) {
-      await latchkey.close();
-      throw new ConfigError('PRUNE_SCHEDULE', `not a cron expression: ${(error as Error).message}`);
-    }
-  }
+  if (config.pruneSchedule) scheduler.start(config.pruneSchedule);
   void latchkey.auth.warmUp();
   const app = await buildServer(latchkey);
   try {
@@ -44,6 +37,17 @@ export async function serve(config: Config, options: { migrate: boolean }): Prom
   // `once`: a second signal gets Node's default handling and ends the process at once.
   process.once('SIGTERM', () => void stop(app, scheduler, latchkey, 'SIGTERM'));
   process.once('SIGINT', () => void stop(app, scheduler, latchkey, 'SIGINT'));
+}
+
+async function requireMigrated(config: Config): Promise<void> {
+  const store = new SqlStore(config.databaseUrl);
+  try {
+    if (!(await isMigrated(store.db, store.dialect))) {
+      throw new CliError('the database is not migrated: run `latchkey migrate` first, or start without --no-migrate');
+    }
+  } finally {
+    await store.close();
+  }
 }
 
 /** Longer than any request may take (requestTimeout 30 s is for slow clients, not handlers). */
