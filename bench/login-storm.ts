@@ -11,6 +11,13 @@ export interface StormOptions {
   emails: string[];
   password: string;
   seconds: number;
+  /** latchkey's /metrics: its event-loop delay (prom-client, reset at every scrape) per phase. */
+  metricsUrl: string;
+}
+
+export interface LoopDelay {
+  p99Ms: number;
+  maxMs: number;
 }
 
 export interface StormResult {
@@ -19,6 +26,8 @@ export interface StormResult {
   loginConcurrency: number;
   idle: WrkResult;
   storm: WrkResult;
+  idleLoop: LoopDelay;
+  stormLoop: LoopDelay;
   idleP99Ms: number;
   stormP99Ms: number;
   loginsPerSecond: number;
@@ -32,7 +41,9 @@ const LOGIN_CONCURRENCY = 8;
 
 export async function runLoginStorm(options: StormOptions): Promise<StormResult> {
   const load = { url: options.verifyUrl, tokensFile: options.tokensFile, connections: CONNECTIONS, threads: 1, seconds: options.seconds };
+  await loopDelay(options.metricsUrl); // resets the histogram
   const idle = await runWrk(load);
+  const idleLoop = await loopDelay(options.metricsUrl);
 
   let stopping = false;
   const durations: number[] = [];
@@ -52,10 +63,12 @@ export async function runLoginStorm(options: StormOptions): Promise<StormResult>
   };
   const loops = Array.from({ length: LOGIN_CONCURRENCY }, (_, worker) => loop(worker));
   await new Promise((resolve) => setTimeout(resolve, 1000)); // every hashing thread busy first
+  await loopDelay(options.metricsUrl);
   const countBefore = durations.length;
   const windowStart = performance.now();
   const storm = await runWrk(load);
   const windowSeconds = (performance.now() - windowStart) / 1000;
+  const stormLoop = await loopDelay(options.metricsUrl);
   const logins = durations.length - countBefore;
   stopping = true;
   await Promise.all(loops);
@@ -69,9 +82,18 @@ export async function runLoginStorm(options: StormOptions): Promise<StormResult>
     loginConcurrency: LOGIN_CONCURRENCY,
     idle,
     storm,
+    idleLoop,
+    stormLoop,
     idleP99Ms: idle.p99Ms,
     stormP99Ms: storm.p99Ms,
     loginsPerSecond: logins / windowSeconds,
     loginP50Ms: sorted[Math.floor(sorted.length / 2)] ?? NaN,
   };
+}
+
+/** Event-loop delay since the previous scrape: a hash on the loop would show as its duration. */
+async function loopDelay(metricsUrl: string): Promise<LoopDelay> {
+  const text = await (await fetch(metricsUrl)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99Ms: read('nodejs_eventloop_lag_p99_seconds'), maxMs: read('nodejs_eventloop_lag_max_seconds') };
 }
