@@ -2,6 +2,7 @@
 // of result on standard output and closes everything it opened.
 import type { Config } from '../config.js';
 import { pruneExpired } from '../core/prune.js';
+import type { UserWithPassword } from '../core/types.js';
 import { createLogger } from '../observability/logger.js';
 import { openLatchkey, type Latchkey } from '../latchkey.js';
 import { isMigrated, migrate } from '../store/migrate.js';
@@ -62,7 +63,10 @@ export async function tokensRevoke(config: Config, options: { user?: string; all
       return;
     }
     const who = options.user!.trim();
-    const user = /^\d+$/.test(who) ? await store.findUserById(Number(who)) : await store.findUserByEmail(who);
+    // Digits name an id (one too large to count exactly names nobody); anything else is an email.
+    let user: UserWithPassword | undefined;
+    if (!/^\d+$/.test(who)) user = await store.findUserByEmail(who);
+    else if (Number.isSafeInteger(Number(who))) user = await store.findUserById(Number(who));
     if (!user) throw new CliError(`no user with id or email "${who}"`);
     const revoked = await store.revokeUser(user.id);
     await cache.forget(revoked);
