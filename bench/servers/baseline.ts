@@ -28,7 +28,7 @@ if (!['plain', 'jwt', 'sanctum'].includes(mode)) {
 
 const meSchema = {
   response: {
-    200: { type: 'object', required: ['user', 'token'], properties: { user: userSchema, token: { anyOf: [tokenInfoSchema, { type: 'null' }] } } },
+    200: { type: 'object', required: ['user', 'token'], properties: { user: userSchema, token: { ...tokenInfoSchema, type: ['object', 'null'] } } },
   },
 };
 const verifySchema = {

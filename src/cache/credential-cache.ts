@@ -111,7 +111,7 @@ export class CredentialCache {
     if (this.memoryTrusted()) {
       const local = this.memory.get(key);
       if (local && this.fresh(local)) {
-        this.metrics.cacheLookups.inc({ tier: 'memory' });
+        this.metrics.lookupsIn.memory.inc();
         return local;
       }
     }
@@ -125,7 +125,7 @@ export class CredentialCache {
         if (raw === TOMBSTONE) return undefined;
         const shared = raw === null ? undefined : decodeEntry(raw);
         if (shared && shared.epoch === this.epoch && this.fresh(shared)) {
-          this.metrics.cacheLookups.inc({ tier: 'redis' });
+          this.metrics.lookupsIn.redis.inc();
           this.remember(key, shared, generation);
           return shared;
         }
@@ -138,7 +138,7 @@ export class CredentialCache {
 
     const verifiedAt = Date.now();
     const credential = await load();
-    this.metrics.cacheLookups.inc({ tier: 'database' });
+    this.metrics.lookupsIn.database.inc();
     if (!credential) return undefined;
     if (this.hooks.afterLoad) await this.hooks.afterLoad(key);
     const entry: CacheEntry = { ...credential, verifiedAt, epoch };

@@ -1,7 +1,11 @@
 // Password hashing with native bindings whose async APIs run on libuv's thread pool, so a
-// burst of logins never blocks token validation on the event loop.
+// burst of logins never blocks token validation on the event loop. At most one hash fewer
+// than the machine has cores runs at a time: otherwise a login storm takes every core and
+// validation waits for CPU even though the event loop itself is free.
+import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import bcrypt from 'bcrypt';
+import pLimit from 'p-limit';
 
 export type HasherName = 'bcrypt' | 'argon2id';
 
@@ -22,27 +26,17 @@ export interface PasswordHasher {
 
 const BCRYPT_HASH = /^\$2[abxy]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 
-export function createPasswordHasher(name: HasherName, bcryptRounds: number): PasswordHasher {
+export function createPasswordHasher(name: HasherName, bcryptRounds: number, concurrency = Math.max(1, availableParallelism() - 1)): PasswordHasher {
+  const limit = pLimit(concurrency);
   return {
     maxBytes: name === 'bcrypt' ? BCRYPT_MAX_BYTES : ARGON2_MAX_BYTES,
-    async hash(password) {
-      if (name === 'argon2id') return argon2.hash(password, { type: argon2.argon2id });
-      // Laravel writes and reads `$2y$`; the algorithm is identical to `$2b$`.
-      return (await bcrypt.hash(password, bcryptRounds)).replace(/^\$2b\$/, '$2y$');
-    },
-    async verify(password, hash) {
-      if (BCRYPT_HASH.test(hash)) {
-        return bcrypt.compare(password, hash.replace(/^\$2[xy]\$/, '$2b$'));
-      }
-      if (hash.startsWith('$argon2')) {
-        try {
-          return await argon2.verify(hash, password);
-        } catch {
-          return false; // a malformed stored hash verifies nothing
-        }
-      }
-      return false;
-    },
+    hash: (password) =>
+      limit(async () => {
+        if (name === 'argon2id') return argon2.hash(password, { type: argon2.argon2id });
+        // Laravel writes and reads `$2y$`; the algorithm is identical to `$2b$`.
+        return (await bcrypt.hash(password, bcryptRounds)).replace(/^\$2b\$/, '$2y$');
+      }),
+    verify: (password, hash) => limit(() => verifyHash(password, hash)),
     needsRehash(hash) {
       if (name === 'argon2id') return !hash.startsWith('$argon2id$') || argon2.needsRehash(hash);
       const m = BCRYPT_HASH.exec(hash);
@@ -51,10 +45,14 @@ export function createPasswordHasher(name: HasherName, bcryptRounds: number): Pa
   };
 }
 
-/**
- * A bcrypt hash of a fixed throwaway password at the configured cost, compared against when
- * the email is unknown so that both failures take the same time.
- */
-export async function makeDummyHash(hasher: PasswordHasher): Promise<string> {
-  return hasher.hash('latchkey-timing-equaliser');
+async function verifyHash(password: string, hash: string): Promise<boolean> {
+  if (BCRYPT_HASH.test(hash)) return bcrypt.compare(password, hash.replace(/^\$2[xy]\$/, '$2b$'));
+  if (hash.startsWith('$argon2')) {
+    try {
+      return await argon2.verify(hash, password);
+    } catch {
+      return false; // a malformed stored hash verifies nothing
+    }
+  }
+  return false;
 }

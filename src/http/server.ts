@@ -18,6 +18,10 @@ export const BODY_LIMIT = 64 * 1024;
 const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> {
+  // Generated ids: random per process, then a counter (a UUID per request costs more than the
+  // whole token validation); unique across instances and restarts all the same.
+  const requestIdPrefix = crypto.randomUUID().slice(0, 8);
+  let requestCount = 0;
   const app = Fastify({
     loggerInstance: latchkey.logger as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT,
@@ -29,7 +33,7 @@ export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> 
     return503OnClosing: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : `${requestIdPrefix}-${(++requestCount).toString(36)}`;
     },
     logController: new AccessLogController(),
   });

@@ -27,6 +27,12 @@ export class Metrics {
     labelNames: ['tier'] as const,
     registers: [this.registry],
   });
+  /** Children of cacheLookups, resolved once: one of them is incremented on every request. */
+  readonly lookupsIn = {
+    memory: this.cacheLookups.labels({ tier: 'memory' }),
+    redis: this.cacheLookups.labels({ tier: 'redis' }),
+    database: this.cacheLookups.labels({ tier: 'database' }),
+  };
   readonly fallbacks = new Counter({
     name: 'latchkey_cache_fallbacks_total',
     help: 'Operations that went to the database because Redis was unavailable or failed',
@@ -74,6 +80,7 @@ export class Metrics {
   });
 
   private validationsSinceTimed = 0;
+  private readonly validationCounters = new Map<string, { inc(): void }>();
 
   constructor(options: { processMetrics?: boolean; redisStatus?: () => boolean } = {}) {
     const redisStatus = options.redisStatus;
@@ -97,7 +104,11 @@ export class Metrics {
 
   /** Counts a validation and, when it was sampled, records how long it took. */
   recordValidation(kind: CredentialKind, outcome: string, timer: bigint | undefined): void {
-    this.validations.inc({ kind, outcome });
+    // Label children are looked up once per (kind, outcome): this runs on every request.
+    const key = `${kind}:${outcome}`;
+    let child = this.validationCounters.get(key);
+    if (!child) this.validationCounters.set(key, (child = this.validations.labels({ kind, outcome })));
+    child.inc();
     if (timer !== undefined) this.validationSeconds.observe(Number(process.hrtime.bigint() - timer) / 1e9);
   }
 }
