@@ -13,9 +13,9 @@ const TABLES = ['users', 'personal_access_tokens', 'latchkey_sessions', 'latchke
 async function tablesOf(url: string): Promise<string[]> {
   const store = new SqlStore(url);
   try {
-    // Only the tables of this database/schema (the same filter latchkey's migrations use).
+    // Only the tables of this database's default schema (the same filter latchkey's migrations use).
     const tables = await store.db.introspection.getTables({ withInternalKyselyTables: true });
-    const schema = store.dialect === 'postgres' ? new URL(url).searchParams.get('options')!.replace('-c search_path=', '') : undefined;
+    const schema = store.dialect === 'postgres' ? 'public' : undefined;
     return tables.filter((t) => schema === undefined || t.schema === schema).map((t) => t.name);
   } finally {
     await store.close();

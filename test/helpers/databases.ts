@@ -28,11 +28,17 @@ export async function freshDatabase(kind: DbKind): Promise<TestDatabase> {
       return { kind, url: `sqlite:${join(dir, 'latchkey.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
     }
     case 'postgres': {
-      const schema = uniqueName();
-      await withPg((c) => c.query(`create schema ${schema}`));
+      // A database, not a schema, per stack: PostgreSQL's catalog is per database, and Kysely's
+      // introspection (run by every migrate) fails if another suite drops a schema under it.
+      const database = uniqueName();
+      await withPg((c) => c.query(`create database ${database}`));
       const url = new URL(PG_ADMIN_URL);
-      url.searchParams.set('options', `-c search_path=${schema}`);
-      return { kind, url: url.toString(), drop: () => withPg((c) => c.query(`drop schema if exists ${schema} cascade`)).then(() => undefined) };
+      url.pathname = `/${database}`;
+      return {
+        kind,
+        url: url.toString(),
+        drop: () => withPg((c) => c.query(`drop database if exists ${database} with (force)`)).then(() => undefined),
+      };
     }
     case 'mysql': {
       const database = uniqueName();
