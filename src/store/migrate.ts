@@ -20,9 +20,19 @@ async function currentSchema(db: Db, dialect: DialectName): Promise<string | und
 }
 
 async function tableExists(db: Db, name: string, schema: string | undefined): Promise<boolean> {
+  if (schema !== undefined) {
+    // Asked of this schema only: introspection reads every schema's catalog, slowly, and fails
+    // when another program drops a schema meanwhile.
+    const { rows } = await sql`select 1 from information_schema.tables where table_schema = ${schema} and table_name = ${name}`.execute(db);
+    return rows.length > 0;
+  }
   const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
-  return tables.some((t) => t.name === name && (schema === undefined || t.schema === schema));
+  return tables.some((t) => t.name === name);
 }
+
+/** PostgreSQL's "invalid schema name": Kysely's Migrator introspected while a schema was dropped. */
+const SCHEMA_VANISHED = '3F000';
+const MIGRATE_ATTEMPTS = 3;
 
 function migrations(dialect: DialectName, schema: string | undefined): Record<string, Migration> {
   // Each dialect spells an auto-increment BIGINT key differently.
@@ -123,9 +133,13 @@ export async function migrate(db: Kysely<Database>, dialect: DialectName): Promi
     migrationLockTableName: 'latchkey_migrations_lock',
     migrationTableSchema: schema,
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    // Nothing was applied (PostgreSQL's DDL is transactional), so trying again is safe.
+    if (error && (error as { code?: string }).code === SCHEMA_VANISHED && attempt < MIGRATE_ATTEMPTS) continue;
+    if (error) throw error;
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  }
 }
 
 /** True when every migration has run; `serve --no-migrate` refuses to start otherwise. */
