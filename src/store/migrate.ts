@@ -30,10 +30,6 @@ async function tableExists(db: Db, name: string, schema: string | undefined): Pr
   return tables.some((t) => t.name === name);
 }
 
-/** PostgreSQL's "invalid schema name": Kysely's Migrator introspected while a schema was dropped. */
-const SCHEMA_VANISHED = '3F000';
-const MIGRATE_ATTEMPTS = 3;
-
 function migrations(dialect: DialectName, schema: string | undefined): Record<string, Migration> {
   // Each dialect spells an auto-increment BIGINT key differently.
   const idType = dialect === 'postgres' ? 'bigserial' : dialect === 'sqlite' ? 'integer' : sql`bigint unsigned`;
@@ -133,13 +129,9 @@ export async function migrate(db: Kysely<Database>, dialect: DialectName): Promi
     migrationLockTableName: 'latchkey_migrations_lock',
     migrationTableSchema: schema,
   });
-  for (let attempt = 1; ; attempt++) {
-    const { error, results } = await migrator.migrateToLatest();
-    // Nothing was applied (PostgreSQL's DDL is transactional), so trying again is safe.
-    if (error && (error as { code?: string }).code === SCHEMA_VANISHED && attempt < MIGRATE_ATTEMPTS) continue;
-    if (error) throw error;
-    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
-  }
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
 /** True when every migration has run; `serve --no-migrate` refuses to start otherwise. */
