@@ -94,7 +94,7 @@ export class CredentialCache {
 
   async close(): Promise<void> {
     clearInterval(this.poller);
-    await this.redis?.close();
+    this.redis?.close();
   }
 
   status(): CacheStatus {

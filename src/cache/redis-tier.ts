@@ -161,11 +161,12 @@ export class RedisTier {
     return ids.sort().join(',');
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.closed = true;
     this.trusted = false;
     clearInterval(this.heartbeat);
-    await Promise.allSettled([this.client.quit(), this.subscriber.quit()]);
+    // Not QUIT: the subscriber queues commands while disconnected, so a QUIT sent to a Redis
+    // that is gone would wait for it forever. A cache connection has nothing to finish.
     this.client.disconnect();
     this.subscriber.disconnect();
   }

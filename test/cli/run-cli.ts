@@ -1,7 +1,6 @@
 // Runs the `latchkey` command line as a user would: a separate Node process on src/cli/main.ts,
 // with only the environment given (never the test runner's), in a chosen working directory.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,14 +48,7 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
   return { code, stdout, stderr };
 }
 
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../helpers/ports.js';
 
 /** Exit 1 with exactly one line on standard error and no stack trace. */
 export function isOneLineFailure(result: CliResult): boolean {

@@ -121,7 +121,7 @@ export async function startStack(backend: Backend, env: Record<string, string> =
   }
 }
 
-export async function inject(app: FastifyInstance, method: string, url: string, options: RequestOptions): Promise<Reply> {
+async function inject(app: FastifyInstance, method: string, url: string, options: RequestOptions): Promise<Reply> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   let payload: string | undefined;

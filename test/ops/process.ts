@@ -2,24 +2,16 @@
 // run, from the TypeScript sources), for the tests that need a socket, signals or exit codes.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../helpers/ports.js';
+
+export { freePort };
 
 export const REPO = new URL('../..', import.meta.url).pathname;
 /** The container runs dist/cli/main.js; the tests run the same CLI from source. */
 export const CLI = ['--import', 'tsx', 'src/cli/main.ts'];
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface TempSqlite {
   url: string;

@@ -2,46 +2,19 @@
 // reach an instance still validates, issues, lists and ends sessions, and a session it ends is
 // refused by an instance that still has Redis (and the session cached there).
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { parseConfig } from '../../src/config.js';
-import { buildServer } from '../../src/http/server.js';
-import { openLatchkey } from '../../src/latchkey.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { inject, register, startStack, testEnv, type TestApp, type TestStack } from '../helpers/app.js';
+import { register, startInstance, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { freePort } from '../helpers/ports.js';
 import type { DbKind } from '../helpers/databases.js';
 import { Device, SESSION_COOKIE, eventually, signIn } from './helpers.js';
 
 /** API.md §3 gives other instances 100 ms; the test allows a wide margin. */
 const OTHER_INSTANCE_WITHIN_MS = 1000;
 
-/** A loopback port nothing listens on: connections to it are refused at once. */
-async function deadPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
-/** Like startInstance, but without waiting for a Redis that will never answer. */
+/** An instance whose Redis is a port nobody listens on: it serves from the database. */
 async function instanceWithoutRedis(env: Record<string, string>): Promise<TestApp> {
-  const config = parseConfig(testEnv({ ...env, REDIS_URL: `redis://127.0.0.1:${await deadPort()}` }));
-  const latchkey = await openLatchkey(config, { logger: createLogger(config.logLevel), migrate: false });
-  const app = await buildServer(latchkey);
-  await app.ready();
-  return {
-    latchkey,
-    app,
-    config,
-    request: (method, url, options = {}) => inject(app, method, url, options),
-    async close() {
-      await app.close();
-      await latchkey.close();
-    },
-  };
+  return startInstance({ ...env, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, { requireRedis: false });
 }
 
 const status = async (app: TestApp, device: Device) => (await app.request('GET', '/api/auth/me', device.read())).status;
