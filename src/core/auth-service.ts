@@ -97,9 +97,12 @@ export class AuthService {
   }
 
   async login(body: v.Body, client: ClientInfo): Promise<IssuedToken> {
+    // Checked before the password, as register does: a bad device_name is 422, not ignored.
+    const errors = new v.FieldErrors();
+    const deviceName = v.optionalString(body, 'device_name', errors, v.MAX_NAME_LENGTH);
+    errors.throwIfAny();
     const { user } = await this.checkLogin(body, client);
-    const deviceName = v.optionalString(body, 'device_name', new v.FieldErrors(), v.MAX_NAME_LENGTH) || DEFAULT_TOKEN_NAME;
-    return this.issueToken(user, deviceName, ['*'], null, this.config.loginRevokesOtherTokens);
+    return this.issueToken(user, deviceName || DEFAULT_TOKEN_NAME, ['*'], null, this.config.loginRevokesOtherTokens);
   }
 
   /**

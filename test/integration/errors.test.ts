@@ -299,6 +299,8 @@ for (const backend of ERROR_BACKENDS) {
         [{ email: null, password: 'password-1' }, ['email']],
         [{ email: 1, password: ['password-1'] }, ['email', 'password']],
         [{ email: 'a@b.c', password: { toString: 'x' } }, ['password']],
+        [{ email: 'a@b.c', password: 'password-1', device_name: ['x'] }, ['device_name']],
+        [{ email: 'a@b.c', password: 'password-1', device_name: 'd'.repeat(256) }, ['device_name']],
       ] as [Record<string, unknown>, string[]][]) {
         assertError(await app.request('POST', '/api/auth/login', { body }), 422, 'validation_failed', fields);
       }
