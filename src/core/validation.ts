@@ -46,30 +46,28 @@ export function requiredString(body: Body, field: string, errors: FieldErrors): 
     errors.add(field, 'is required');
     return undefined;
   }
-  if (typeof value !== 'string') {
-    errors.add(field, 'must be a string');
-    return undefined;
-  }
-  if (value.includes(NUL)) {
-    errors.add(field, 'must not contain NUL characters');
-    return undefined;
-  }
-  return value;
+  return plainString(value, field, errors);
 }
 
 export function optionalString(body: Body, field: string, errors: FieldErrors, maxLength: number): string | null | undefined {
   const value = body[field];
   if (value === undefined || value === null) return value as null | undefined;
+  const text = plainString(value, field, errors);
+  if (text !== undefined && [...text].length > maxLength) {
+    errors.add(field, `must be at most ${maxLength} characters`);
+    return undefined;
+  }
+  return text;
+}
+
+/** The value if it is a string without NUL (which databases truncate or refuse), else records why not. */
+function plainString(value: unknown, field: string, errors: FieldErrors): string | undefined {
   if (typeof value !== 'string') {
     errors.add(field, 'must be a string');
     return undefined;
   }
   if (value.includes(NUL)) {
     errors.add(field, 'must not contain NUL characters');
-    return undefined;
-  }
-  if ([...value].length > maxLength) {
-    errors.add(field, `must be at most ${maxLength} characters`);
     return undefined;
   }
   return value;
