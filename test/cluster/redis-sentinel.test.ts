@@ -34,7 +34,7 @@ describe('latchkey on Redis Sentinel', () => {
 
   test('SENTINEL FAILOVER mid-load: no revoked token accepted, no 5xx, back on the new master', async () => {
     const epochBefore = scale.b.latchkey.cache.currentEpoch;
-    const report = await loadWhile(scale, settle(600).then(() => sentinel.failover()).then(() => settle(1000)));
+    const report = await loadWhile(scale, settle(600).then(() => sentinel.failover()).then(() => settle(1000)) as Promise<void>);
     assert.ok(report.revocations > 0 && report.requests > 20, JSON.stringify(report));
     assert.equal(report.serverErrors, 0, JSON.stringify(report));
     assert.equal(report.lateAccepts, 0, JSON.stringify(report));

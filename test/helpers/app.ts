@@ -24,7 +24,7 @@ export const BACKENDS: Backend[] = (['sqlite', 'postgres', 'mysql'] as DbKind[])
 export interface Reply {
   status: number;
   body: any;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | number | undefined>;
   cookies: Record<string, string>;
 }
 

@@ -72,7 +72,7 @@ describe('metrics after a flow (in-process cache)', () => {
     const stack = await startStack({ db: 'sqlite', cache: 'memory' }, { METRICS_TOKEN: 'scrape-secret-1' });
     try {
       const app = stack.instance;
-      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'scrape-secret-1' }]) {
+      for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'scrape-secret-1' }] as Record<string, string>[]) {
         const reply = await app.request('GET', '/metrics', { headers });
         assert.equal(reply.status, 401);
         assert.equal(reply.body.error.code, 'unauthenticated');

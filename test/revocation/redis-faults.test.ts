@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { after, describe, test } from 'node:test';
 import { register, startInstance, startStack, uniquePrefix, type TestApp } from '../helpers/app.js';
-import { freshDatabase, type TestDatabase } from '../helpers/databases.js';
+import { freshDatabase } from '../helpers/databases.js';
 import { freePort, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { captureLogs, POLL_MARGIN_MS, rawRedis, sleep, status, tokenKey, waitUntil, WINDOW_MS } from './support.js';
 

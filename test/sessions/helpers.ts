@@ -68,7 +68,7 @@ export interface SetCookie {
 /** The Set-Cookie header of a reply for one cookie, parsed as a browser reads it. */
 export function setCookie(reply: Reply, name: string): SetCookie | undefined {
   const raw = reply.headers['set-cookie'];
-  for (const line of Array.isArray(raw) ? raw : raw ? [raw] : []) {
+  for (const line of Array.isArray(raw) ? raw : raw !== undefined ? [String(raw)] : []) {
     const [pair, ...attributes] = line.split(';').map((part) => part.trim());
     const eq = pair!.indexOf('=');
     if (pair!.slice(0, eq) !== name) continue;
