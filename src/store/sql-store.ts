@@ -2,12 +2,12 @@
 // removes credentials is one transaction, and returns the hashes it removed so the caches can
 // forget exactly those.
 import { timingSafeEqual } from 'node:crypto';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { EmailTakenError, UnavailableError } from '../core/errors.js';
 import type { IssueOptions, NewSession, NewToken, Store } from '../core/store.js';
 import type { Revoked, SessionRecord, TokenRecord, User, UserWithPassword } from '../core/types.js';
 import { connect, type Connection, type DialectName } from './connect.js';
-import { USER_MODEL, type Database } from './schema.js';
+import { USER_MODEL, type Database, type UsersTable } from './schema.js';
 import { fromSqlTime, toSqlTime } from './time.js';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -392,7 +392,7 @@ export class SqlStore implements Store {
   }
 }
 
-function userWithPassword(row: Database['users'] extends infer R ? { [K in keyof R]: any } : never): UserWithPassword {
+function userWithPassword(row: Selectable<UsersTable>): UserWithPassword {
   return { id: Number(row.id), name: row.name, email: row.email, createdAt: fromSqlTime(row.created_at), passwordHash: row.password };
 }
 
