@@ -1,19 +1,24 @@
-// The comparison servers of `npm run bench`, one process each, same Fastify and the same response
-// schemas as latchkey's /api/auth/me and /api/auth/verify:
+// The comparison servers of `npm run bench`, one process each, on latchkey's own Fastify setup
+// (src/http/app.ts: logger, request ids, access log, cookies, headers) with the same response
+// schemas as latchkey's /api/auth/me and /api/auth/verify, so that only the authentication differs:
 //   plain    no authentication at all (the ceiling)
 //   jwt      stateless HS256 JWT verification with jose, key imported once
 //   sanctum  what Laravel Sanctum does per request: SELECT the token by id, SELECT its user,
 //            UPDATE last_used_at, on the same PostgreSQL tables (a pg pool of 10, like latchkey's)
-// Usage: tsx bench/servers/baseline.ts <plain|jwt|sanctum>; env PORT, DATABASE_URL, JWT_SECRET.
+//   bare     no authentication on a bare Fastify (no logger, no hooks): a reference row only
+// Usage: tsx bench/servers/baseline.ts <plain|jwt|sanctum|bare>; env PORT, DATABASE_URL, JWT_SECRET,
+// LOG_LEVEL.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { jwtVerify } from 'jose';
 import pg from 'pg';
 import { parseToken } from '../../src/core/token-format.js';
+import { createHttpApp } from '../../src/http/app.js';
 import { tokenInfoSchema, userSchema } from '../../src/http/presenters.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { toIso } from '../../src/store/time.js';
 
-type Mode = 'plain' | 'jwt' | 'sanctum';
+type Mode = 'plain' | 'jwt' | 'sanctum' | 'bare';
 
 interface Identity {
   user: { id: number; name: string | null; email: string; created_at: string | null };
@@ -21,8 +26,8 @@ interface Identity {
 }
 
 const mode = process.argv[2] as Mode;
-if (!['plain', 'jwt', 'sanctum'].includes(mode)) {
-  console.error('usage: baseline.ts <plain|jwt|sanctum>');
+if (!['plain', 'jwt', 'sanctum', 'bare'].includes(mode)) {
+  console.error('usage: baseline.ts <plain|jwt|sanctum|bare>');
   process.exit(2);
 }
 
@@ -54,7 +59,7 @@ function bearer(request: FastifyRequest): string | undefined {
 /** Resolves the caller for the mode, or undefined (401). */
 function makeAuthenticator(): (request: FastifyRequest) => Identity | undefined | Promise<Identity | undefined> {
   const createdAt = new Date(0).toISOString();
-  if (mode === 'plain') {
+  if (mode === 'plain' || mode === 'bare') {
     // The same answer for everyone: what the route costs with no authentication at all.
     const identity: Identity = {
       user: { id: 1, name: 'Bench User 1', email: 'user1@bench.test', created_at: createdAt },
@@ -110,27 +115,30 @@ function makeAuthenticator(): (request: FastifyRequest) => Identity | undefined 
 }
 
 const authenticate = makeAuthenticator();
-const app = Fastify({ logger: false });
+const app = mode === 'bare' ? Fastify({ logger: false }) : await createHttpApp({ logger: createLogger(process.env.LOG_LEVEL ?? 'warn'), trustProxy: false });
 
-async function identityOr401(request: FastifyRequest, reply: FastifyReply): Promise<Identity | undefined> {
-  const identity = await authenticate(request);
-  if (!identity) void reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthenticated', message: 'Unauthenticated.' } });
-  return identity;
+/**
+ * Answers with `body(identity)`, or 401. Synchronous when the identity is (plain, bare), as
+ * latchkey answers a warm token: every server gets the same, leanest handler shape.
+ */
+function respond(request: FastifyRequest, reply: FastifyReply, body: (identity: Identity, reply: FastifyReply) => object): FastifyReply | Promise<FastifyReply> {
+  const send = (identity: Identity | undefined) => {
+    if (!identity) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthenticated', message: 'Unauthenticated.' } });
+    return reply.send(body(identity, reply));
+  };
+  const found = authenticate(request);
+  return found instanceof Promise ? found.then(send) : send(found);
 }
 
 app.get('/healthz', async () => ({ status: 'ok' }));
-app.get('/api/auth/me', { schema: meSchema }, async (request, reply) => {
-  const identity = await identityOr401(request, reply);
-  if (!identity) return reply;
-  return { user: identity.user, token: identity.token };
-});
-app.get('/api/auth/verify', { schema: verifySchema }, async (request, reply) => {
-  const identity = await identityOr401(request, reply);
-  if (!identity) return reply;
-  void reply.header('x-user-id', String(identity.user.id));
-  if (identity.token) void reply.header('x-token-id', String(identity.token.id));
-  return { user_id: identity.user.id, token_id: identity.token?.id ?? null, abilities: identity.token?.abilities ?? ['*'], expires_at: identity.token?.expires_at ?? null };
-});
+app.get('/api/auth/me', { schema: meSchema }, (request, reply) => respond(request, reply, (identity) => ({ user: identity.user, token: identity.token })));
+app.get('/api/auth/verify', { schema: verifySchema }, (request, reply) =>
+  respond(request, reply, (identity, reply) => {
+    void reply.header('x-user-id', String(identity.user.id));
+    if (identity.token) void reply.header('x-token-id', String(identity.token.id));
+    return { user_id: identity.user.id, token_id: identity.token?.id ?? null, abilities: identity.token?.abilities ?? ['*'], expires_at: identity.token?.expires_at ?? null };
+  }),
+);
 
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
 process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));

@@ -103,18 +103,25 @@ export class CredentialCache {
   }
 
   /**
+   * The credential from the in-process tier, synchronously, when that tier may be trusted and
+   * holds a fresh copy: the warm path of every validation, with no promise and no I/O.
+   */
+  peek(kind: CredentialKind, hash: string): CacheEntry | undefined {
+    if (!this.memoryTrusted()) return undefined;
+    const local = this.memory.get(`${kind}:${hash}`);
+    if (local === undefined || !this.fresh(local)) return undefined;
+    this.metrics.lookupsIn.memory.inc();
+    return local;
+  }
+
+  /**
    * Finds a credential by kind and SHA-256, from the fastest tier that may be trusted, else
    * with `load` from the database (and fills the tiers).
    */
   async lookup(kind: CredentialKind, hash: string, load: () => Promise<Credential | undefined>): Promise<CacheEntry | undefined> {
+    const local = this.peek(kind, hash);
+    if (local) return local;
     const key = `${kind}:${hash}`;
-    if (this.memoryTrusted()) {
-      const local = this.memory.get(key);
-      if (local && this.fresh(local)) {
-        this.metrics.lookupsIn.memory.inc();
-        return local;
-      }
-    }
     const generation = this.generation;
     const epoch = this.epoch;
 

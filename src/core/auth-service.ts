@@ -5,14 +5,17 @@ import type { CredentialCache } from '../cache/credential-cache.js';
 import type { CacheEntry } from '../cache/entry.js';
 import type { RateLimiter } from '../cache/rate-limiter.js';
 import type { Config } from '../config.js';
-import type { Metrics } from '../observability/metrics.js';
+import type { Metrics, ValidationTimer } from '../observability/metrics.js';
 import type { ActivityRecorder } from './activity.js';
 import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
 import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
 import type { NewSession, NewToken, Store } from './store.js';
-import { newSecret, parseToken, randomAlphanumeric, sha256Hex } from './token-format.js';
+import { newSecret, parseToken, randomAlphanumeric, sha256Hex, type ParsedToken } from './token-format.js';
 import type { SessionRecord, TokenRecord, User, UserWithPassword } from './types.js';
 import * as v from './validation.js';
+
+/** A value now, or later: the warm validation path answers without a promise. */
+export type MaybePromise<T> = T | Promise<T>;
 
 export interface AuthContext {
   user: User;
@@ -147,12 +150,20 @@ export class AuthService {
 
   // ---- validation (the hot path) -----------------------------------------------------------
 
-  /** Resolves a presented bearer token, or undefined when it is not valid now. */
-  async authenticateToken(raw: string): Promise<AuthContext | undefined> {
+  /**
+   * Resolves a bearer token, or undefined when it is not valid now. Synchronous when the
+   * in-process tier holds the token (the warm path: no promise, no I/O), else a promise.
+   */
+  authenticateToken(raw: string): MaybePromise<AuthContext | undefined> {
     const timer = this.deps.metrics.startValidationTimer();
     const parsed = parseToken(raw, this.config.tokenPrefix);
     if (!parsed) return this.outcome('token', 'malformed', timer);
-    const entry = await this.cache.lookup('t', parsed.hash, async () => this.store.findToken(parsed.id, parsed.hash));
+    const cached = this.cache.peek('t', parsed.hash);
+    if (cached) return this.acceptToken(parsed, cached, timer);
+    return this.cache.lookup('t', parsed.hash, () => this.store.findToken(parsed.id, parsed.hash)).then((entry) => this.acceptToken(parsed, entry, timer));
+  }
+
+  private acceptToken(parsed: ParsedToken, entry: CacheEntry | undefined, timer: ValidationTimer): AuthContext | undefined {
     const token = entry?.token;
     // The cache is keyed by hash: `{other id}|{right secret}` must fail as it does in Sanctum.
     if (!token || (parsed.id !== null && token.id !== parsed.id)) return this.outcome('token', 'unknown', timer);
@@ -164,12 +175,17 @@ export class AuthService {
     return { user: entry.user, token, session: null, abilities: token.abilities };
   }
 
-  /** Resolves a session cookie's secret, or undefined when the session is not valid now. */
-  async authenticateSession(secret: string): Promise<AuthContext | undefined> {
+  /** Resolves a session cookie's secret, like authenticateToken (synchronous when warm). */
+  authenticateSession(secret: string): MaybePromise<AuthContext | undefined> {
     const timer = this.deps.metrics.startValidationTimer();
     if (!SESSION_SECRET.test(secret)) return this.outcome('session', 'malformed', timer);
     const hash = sha256Hex(secret);
-    const entry: CacheEntry | undefined = await this.cache.lookup('s', hash, async () => this.store.findSession(hash));
+    const cached = this.cache.peek('s', hash);
+    if (cached) return this.acceptSession(cached, timer);
+    return this.cache.lookup('s', hash, () => this.store.findSession(hash)).then((entry) => this.acceptSession(entry, timer));
+  }
+
+  private acceptSession(entry: CacheEntry | undefined, timer: ValidationTimer): AuthContext | undefined {
     const session = entry?.session;
     if (!session) return this.outcome('session', 'unknown', timer);
     const now = Date.now();
@@ -337,7 +353,7 @@ export class AuthService {
     };
   }
 
-  private outcome(kind: 'token' | 'session', outcome: string, timer: bigint | undefined): undefined {
+  private outcome(kind: 'token' | 'session', outcome: string, timer: ValidationTimer): undefined {
     this.deps.metrics.recordValidation(kind, outcome, timer);
     return undefined;
   }

@@ -2,7 +2,7 @@
 // even with a valid cookie); cookie-authenticated state changes need the CSRF double submit.
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { hasAbility, type AuthContext, type AuthService } from '../core/auth-service.js';
+import { hasAbility, type AuthContext, type AuthService, type MaybePromise } from '../core/auth-service.js';
 import { csrfMismatch, forbidden, unauthenticated } from '../core/errors.js';
 
 export const SESSION_COOKIE = 'latchkey_session';
@@ -18,31 +18,48 @@ declare module 'fastify' {
   }
 }
 
-/** preHandler factory: authenticates, then requires `ability` (`*` = account management). */
+/**
+ * preHandler factory: authenticates, then requires `ability` (`*` = account management).
+ * Callback style, so that a credential found in the in-process tier is accepted with no
+ * promise on the way: this runs on every authenticated request.
+ */
 export function authenticate(auth: AuthService, ability?: string) {
-  return async function authenticateRequest(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const ctx = await resolve(auth, request);
-    if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);
+  const accept = (request: FastifyRequest, ctx: AuthContext | undefined, done: (error?: Error) => void) => {
+    if (!ctx) return done(unauthenticated());
+    if (ability && !hasAbility(ctx, ability)) return done(forbidden(ability));
     request.auth = ctx;
+    done();
+  };
+  return function authenticateRequest(request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void {
+    let found: MaybePromise<AuthContext | undefined>;
+    try {
+      found = resolve(auth, request);
+    } catch (error) {
+      return done(error as Error);
+    }
+    if (found instanceof Promise) found.then((ctx) => accept(request, ctx, done), done);
+    else accept(request, found, done);
   };
 }
 
-async function resolve(auth: AuthService, request: FastifyRequest): Promise<AuthContext> {
+/** The caller's credential, checked; undefined when there is none or it is not valid. */
+function resolve(auth: AuthService, request: FastifyRequest): MaybePromise<AuthContext | undefined> {
   const header = request.headers.authorization;
   if (header !== undefined) {
     const match = BEARER.exec(header);
-    const ctx = match ? await auth.authenticateToken(match[1]!) : undefined;
-    if (!ctx) throw unauthenticated();
-    return ctx;
+    return match ? auth.authenticateToken(match[1]!) : undefined;
   }
   const cookie = request.cookies?.[SESSION_COOKIE];
-  if (cookie) {
-    const ctx = await auth.authenticateSession(cookie);
-    if (!ctx) throw unauthenticated();
-    if (!SAFE_METHODS.has(request.method)) requireCsrf(request);
-    return ctx;
-  }
-  throw unauthenticated();
+  if (!cookie) return undefined;
+  const found = auth.authenticateSession(cookie);
+  if (SAFE_METHODS.has(request.method)) return found;
+  return found instanceof Promise ? found.then((ctx) => withCsrf(request, ctx)) : withCsrf(request, found);
+}
+
+/** A valid session changing state must also pass the CSRF check (an invalid one is 401 first). */
+function withCsrf(request: FastifyRequest, ctx: AuthContext | undefined): AuthContext | undefined {
+  if (ctx) requireCsrf(request);
+  return ctx;
 }
 
 /** Double submit: the X-XSRF-TOKEN header must equal the XSRF-TOKEN cookie sent with it. */

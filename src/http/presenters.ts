@@ -37,7 +37,8 @@ export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, c
     name: token.name,
     abilities: token.abilities,
     created_at: presentInstant(token.createdAt),
-    last_used_at: presentInstant(token.lastUsedAt),
+    // Not through presentInstant: it changes on every use, and would only flood that map.
+    last_used_at: toIso(token.lastUsedAt),
     expires_at: presentInstant(expiresAt),
     current,
   };

@@ -1,113 +1,21 @@
-// The Fastify application: body rules of API.md §3 (JSON only, 64 KiB, one error shape) and
-// the route modules. Thin by design: every decision lives in the core.
-import cookie from '@fastify/cookie';
-import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { AppError, UnavailableError } from '../core/errors.js';
+// The latchkey HTTP server: the shared Fastify setup (./app.ts) with latchkey's routes.
+// Thin by design: every decision lives in the core.
+import type { FastifyInstance } from 'fastify';
 import type { Latchkey } from '../latchkey.js';
-import { AccessLogController } from '../observability/access-log.js';
-import { isUnavailable } from '../store/sql-store.js';
+import { createHttpApp } from './app.js';
 import { accountPageRoutes } from './account-page/routes.js';
 import { registerOpenApi } from './openapi.js';
 import { accountRoutes } from './routes/account.js';
 import { opsRoutes } from './routes/ops.js';
 import { sessionRoutes } from './routes/sessions.js';
 
-export const BODY_LIMIT = 64 * 1024;
-
-/** An incoming X-Request-Id is kept only if it is short and plain enough to log as is. */
-const SANE_REQUEST_ID = /^[\w.:-]{1,128}$/;
-
 export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> {
-  // Generated ids: random per process, then a counter (a UUID per request costs more than the
-  // whole token validation); unique across instances and restarts all the same.
-  const requestIdPrefix = crypto.randomUUID().slice(0, 8);
-  let requestCount = 0;
-  const app = Fastify({
-    loggerInstance: latchkey.logger as FastifyBaseLogger,
-    bodyLimit: BODY_LIMIT,
-    // Fastify takes a hop count too, though its typings omit it.
-    trustProxy: latchkey.config.trustProxy as boolean | string[],
-    requestTimeout: 30_000,
-    // On shutdown, a request that already reached us is answered normally, not with 503:
-    // close() stops accepting new connections and waits for these (see cli/serve.ts).
-    return503OnClosing: false,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : `${requestIdPrefix}-${(++requestCount).toString(36)}`;
-    },
-    logController: new AccessLogController(),
-  });
+  const app = await createHttpApp({ logger: latchkey.logger, trustProxy: latchkey.config.trustProxy });
   app.decorateRequest('auth', null);
-
-  app.removeAllContentTypeParsers();
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  // An empty body is fine where none is needed; JSON is parsed with prototype-poisoning guards.
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') return done(null, undefined);
-    parseJson(request, body as string, done);
-  });
-  // Any other type: an empty body is fine where none is needed (logout), anything else is 415.
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-    if ((body as Buffer).length === 0) return done(null, undefined);
-    done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type'] ?? ''));
-  });
-  await app.register(cookie);
-
-  app.setErrorHandler((error: FastifyError, request, reply) => sendError(error, request, reply));
-  app.setNotFoundHandler((_request, reply) => {
-    void reply.code(404).send(errorBody('not_found', 'No such route.'));
-  });
-  app.addHook('onSend', (request, reply, _payload, done) => {
-    // Responses carry credentials: never let a shared cache keep one.
-    reply.header('cache-control', 'no-store');
-    // Every answer, errors included, names the request its log lines carry.
-    reply.header('x-request-id', request.id);
-    done();
-  });
-
   await registerOpenApi(app);
   await app.register(accountRoutes(latchkey));
   await app.register(sessionRoutes(latchkey));
   await app.register(opsRoutes(latchkey));
   await app.register(accountPageRoutes);
   return app;
-}
-
-export function errorBody(code: string, message: string, fields?: Record<string, string>) {
-  return { error: fields ? { code, message, fields } : { code, message } };
-}
-
-function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
-  if (error instanceof AppError) {
-    if (error instanceof UnavailableError) request.log.warn({ event: 'database_unavailable', err: String(error.causeError) }, 'Database unavailable');
-    if (error.headers) void reply.headers(error.headers);
-    return reply.code(error.status).send(errorBody(error.code, error.message, error.fields));
-  }
-  if (isUnavailable(error)) {
-    request.log.warn({ event: 'database_unavailable', err: String(error) }, 'Database unavailable');
-    return reply.code(503).send(errorBody('unavailable', 'The database is unavailable. Try again shortly.'));
-  }
-  switch ((error as FastifyError).code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return reply.code(413).send(errorBody('payload_too_large', `The body is larger than ${BODY_LIMIT / 1024} KiB.`));
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return reply.code(415).send(errorBody('unsupported_media_type', 'Send the body as application/json.'));
-  }
-  const status = (error as FastifyError).statusCode;
-  if (status !== undefined && status >= 400 && status < 500) {
-    const json = error instanceof SyntaxError || /JSON/.test(String((error as FastifyError).code));
-    return reply.code(400).send(errorBody('bad_request', json ? 'The request body is not valid JSON.' : 'The request is malformed.'));
-  }
-  request.log.error({ err: error }, 'Unhandled error');
-  return reply.code(500).send(errorBody('internal_error', 'Something went wrong on our side.'));
-}
-
-/** The JSON body as an object; anything else (array, string, number, null) is 400. */
-export function objectBody(request: FastifyRequest): Record<string, unknown> {
-  const body = request.body;
-  if (body === undefined) return {};
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new AppError(400, 'bad_request', 'The request body must be a JSON object.');
-  }
-  return body as Record<string, unknown>;
 }

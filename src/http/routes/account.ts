@@ -3,11 +3,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hasAbility, type AuthContext, type ClientInfo } from '../../core/auth-service.js';
 import { forbidden, notFound } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
-import { toIso } from '../../store/time.js';
 import { authenticate } from '../credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
-import { presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
-import { objectBody } from '../server.js';
+import { presentInstant, presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
+import { objectBody } from '../app.js';
 import { setSessionCookie } from './sessions.js';
 
 export function clientOf(request: FastifyRequest): ClientInfo {
@@ -161,9 +160,10 @@ export function accountRoutes(latchkey: Latchkey) {
       return reply.code(204).send();
     });
 
-    app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, async (request) => {
+    // /me and /verify are the hot paths: synchronous handlers, no promise per request.
+    app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
-      return { user: presentUser(ctx.user), token: tokenInfo(ctx) };
+      return reply.send({ user: presentUser(ctx.user), token: tokenInfo(ctx) });
     });
 
     app.put('/api/auth/password', { preHandler: accountManagement, schema: passwordSchema }, async (request, reply) => {
@@ -193,18 +193,18 @@ export function accountRoutes(latchkey: Latchkey) {
     });
 
     // For nginx auth_request, Traefik ForwardAuth and other services.
-    app.get('/api/auth/verify', { preHandler: anyCredential, schema: verifySchema }, async (request, reply) => {
+    app.get('/api/auth/verify', { preHandler: anyCredential, schema: verifySchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const { ability } = request.query as { ability?: string };
       if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);
       void reply.header('x-user-id', String(ctx.user.id));
       if (ctx.token) void reply.header('x-token-id', String(ctx.token.id));
-      return {
+      return reply.send({
         user_id: ctx.user.id,
         token_id: ctx.token?.id ?? null,
         abilities: ctx.abilities,
-        expires_at: ctx.token ? toIso(auth.tokenExpiry(ctx.token)) : null,
-      };
+        expires_at: ctx.token ? presentInstant(auth.tokenExpiry(ctx.token)) : null,
+      });
     });
   };
 }

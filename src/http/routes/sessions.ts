@@ -9,7 +9,7 @@ import type { Latchkey } from '../../latchkey.js';
 import { authenticate, requireCsrf, SESSION_COOKIE, XSRF_COOKIE } from '../credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentSession, presentUser, sessionInfoSchema, userSchema } from '../presenters.js';
-import { objectBody } from '../server.js';
+import { objectBody } from '../app.js';
 import { clientOf, routeId } from './account.js';
 
 const XSRF_LENGTH = 40;
