@@ -1,18 +1,19 @@
 // `npm run bench`: latchkey against the paths it replaces, side by side in one run.
 //
-//   (a) plain     Fastify, no authentication                    (bench/servers/baseline.ts)
+//   (a) plain     latchkey's Fastify setup, no authentication   (bench/servers/baseline.ts)
 //   (b) jwt       stateless HS256 JWT with jose                 (bench/servers/baseline.ts)
 //   (c) sanctum   SELECT token, SELECT user, UPDATE last_used_at (bench/servers/baseline.ts)
 //   (d) latchkey  its real CLI, Redis tier only (LATCHKEY_MEMORY_CACHE_ENTRIES=0)
 //   (e) latchkey  its real CLI, in-process tier in front of Redis (the default)
+//   (f) bare      Fastify with no logger and no hooks, no authentication: a reference row only
 //
 // Each is a separate process on loopback, loaded by wrk over 10,000 rotating tokens on
 // GET /api/auth/me and GET /api/auth/verify (warm-up, then a measured run). PostgreSQL is a
 // database created for the run and Redis a private redis-server, so their counters hold only
 // what the server under test did. Then a login storm on (e), then Redis memory per entry.
-// Knobs (env): BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64),
+// Knobs (env): BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64),
 // BENCH_THREADS (2), BENCH_MEMORY_ENTRIES (1000000, 0 = skip), BENCH_PROFILE=1 (--cpu-prof for every
-// server, written to bench/results/raw/profiles; summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e: a subset while optimising),
+// server, written to bench/results/raw/profiles; summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e,f: a subset while optimising),
 // BENCH_STORM=0 (skip the login storm).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -29,14 +30,16 @@ import { runLoginStorm, type StormResult } from './login-storm.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RAW = `${ROOT}bench/results/raw`;
 const env = (name: string, fallback: number) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
-const SECONDS = env('BENCH_SECONDS', 10);
+const SECONDS = env('BENCH_SECONDS', 5);
+const ROUNDS = env('BENCH_ROUNDS', 3);
+const STORM_SECONDS = 10;
 const WARMUP_SECONDS = env('BENCH_WARMUP_SECONDS', 3);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 64);
 const THREADS = env('BENCH_THREADS', 2);
 const MEMORY_ENTRIES = env('BENCH_MEMORY_ENTRIES', 1_000_000);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const STORM = process.env.BENCH_STORM !== '0';
-const ONLY = (process.env.BENCH_TARGETS ?? 'a,b,c,d,e').split(',');
+const ONLY = (process.env.BENCH_TARGETS ?? 'a,b,c,d,e,f').split(',');
 const TOKENS = 10_000;
 const STORM_USERS = 32;
 const BCRYPT_ROUNDS = 12;
@@ -78,7 +81,9 @@ async function main(): Promise<void> {
   try {
     const [cmd, args] = tsx('src/cli/main.ts', ['migrate']);
     await runToEnd(startProcess(cmd, [...args], { DATABASE_URL: database.url, LOG_LEVEL: 'warn' }));
-    const passwordHash = await createPasswordHasher('bcrypt', BCRYPT_ROUNDS).hash('password');
+    const hasher = createPasswordHasher('bcrypt', BCRYPT_ROUNDS);
+    const passwordHash = await hasher.hash('password');
+    await hasher.close();
     const tokens = await seed(database.url, TOKENS, passwordHash, STORM_USERS);
     const sanctumFile = `${RAW}/tokens.txt`;
     writeFileSync(sanctumFile, tokens.map((t) => t.plainText).join('\n') + '\n');
@@ -101,46 +106,54 @@ async function main(): Promise<void> {
     const profile = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${RAW}/profiles`] : [];
     const baseline = (mode: string) => (port: number) => {
       const [c, a] = tsx('bench/servers/baseline.ts', [mode], profile);
-      return startProcess(c, [...a], { PORT: String(port), DATABASE_URL: database.url, JWT_SECRET });
+      return startProcess(c, [...a], { PORT: String(port), DATABASE_URL: database.url, JWT_SECRET, LOG_LEVEL: 'warn' });
     };
     const latchkey = (tier: string, extra: NodeJS.ProcessEnv) => (port: number) => {
       const [c, a] = tsx('src/cli/main.ts', ['serve', '--no-migrate'], profile);
       return startProcess(c, [...a], latchkeyEnv(port, tier, extra));
     };
     const targets: Target[] = [
-      { key: 'a', label: '(a) Fastify, no auth', tokensFile: sanctumFile, start: baseline('plain') },
+      { key: 'a', label: '(a) same Fastify setup, no auth', tokensFile: sanctumFile, start: baseline('plain') },
       { key: 'b', label: '(b) stateless JWT (jose HS256)', tokensFile: jwtFile, start: baseline('jwt') },
       { key: 'c', label: '(c) Sanctum-equivalent SQL', tokensFile: sanctumFile, start: baseline('sanctum') },
       { key: 'd', label: '(d) latchkey, Redis tier only', tokensFile: sanctumFile, start: latchkey('d', { LATCHKEY_MEMORY_CACHE_ENTRIES: '0' }) },
       { key: 'e', label: '(e) latchkey, both tiers', tokensFile: sanctumFile, start: latchkey('e', {}) },
+      { key: 'f', label: '(f) bare Fastify, no auth (reference)', tokensFile: sanctumFile, start: baseline('bare') },
     ];
 
-    const rows: Row[] = [];
+    // Rounds over all servers, one server at a time (so the SQL and Redis counters hold only its
+    // work): the machine's speed drifts over minutes, and the median of interleaved rounds is
+    // what makes rows of one run comparable.
+    const runs: Row[] = [];
     let storm: StormResult | undefined;
-    for (const target of targets.filter((t) => ONLY.includes(t.key))) {
-      const port = await freePort();
-      const server = target.start(port);
-      running.push(server);
-      await waitUntilHealthy(server, `http://127.0.0.1:${port}/healthz`);
-      for (const endpoint of ENDPOINTS) {
-        const row = await measure(target, server.child.pid!, `http://127.0.0.1:${port}${endpoint}`, endpoint, database.statements, redis);
-        rows.push(row);
-        console.log(`${target.label} ${endpoint}: ${row.result.rps.toFixed(0)} req/s, p99 ${row.result.p99Ms.toFixed(2)} ms, ${row.cpuUsPerRequest.toFixed(1)} µs CPU/req`);
-        if (process.env.BENCH_DEBUG) console.log((await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n').filter((l) => l.startsWith('latchkey_')).join('\n'));
+    const selected = targets.filter((t) => ONLY.includes(t.key));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const target of selected) {
+        const port = await freePort();
+        const server = target.start(port);
+        running.push(server);
+        await waitUntilHealthy(server, `http://127.0.0.1:${port}/healthz`);
+        for (const endpoint of ENDPOINTS) {
+          const row = await measure(target, server.child.pid!, `http://127.0.0.1:${port}${endpoint}`, endpoint, database.statements, redis);
+          runs.push(row);
+          console.log(`round ${round}/${ROUNDS} ${target.label} ${endpoint}: ${row.result.rps.toFixed(0)} req/s, p99 ${row.result.p99Ms.toFixed(2)} ms, ${row.cpuUsPerRequest.toFixed(1)} µs CPU/req`);
+          if (process.env.BENCH_DEBUG) console.log((await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n').filter((l) => l.startsWith('latchkey_')).join('\n'));
+        }
+        if (target.key === 'e' && STORM && round === ROUNDS) {
+          storm = await runLoginStorm({
+            verifyUrl: `http://127.0.0.1:${port}/api/auth/verify`,
+            loginUrl: `http://127.0.0.1:${port}/api/auth/login`,
+            tokensFile: sanctumFile,
+            emails: Array.from({ length: STORM_USERS }, (_, i) => `user${TOKENS + 1 + i}@bench.test`),
+            password: 'password',
+            seconds: STORM_SECONDS,
+            metricsUrl: `http://127.0.0.1:${port}/metrics`,
+          });
+        }
+        await server.stop();
       }
-      if (target.key === 'e' && STORM) {
-        storm = await runLoginStorm({
-          verifyUrl: `http://127.0.0.1:${port}/api/auth/verify`,
-          loginUrl: `http://127.0.0.1:${port}/api/auth/login`,
-          tokensFile: sanctumFile,
-          emails: Array.from({ length: STORM_USERS }, (_, i) => `user${TOKENS + 1 + i}@bench.test`),
-          password: 'password',
-          seconds: SECONDS,
-          metricsUrl: `http://127.0.0.1:${port}/metrics`,
-        });
-      }
-      await server.stop();
     }
+    const rows = selected.flatMap((target) => ENDPOINTS.map((endpoint) => medianRun(runs.filter((r) => r.target === target && r.endpoint === endpoint))));
     const loadAfter = loadAverage();
 
     const memory = MEMORY_ENTRIES > 0 ? await measureRedisMemory(MEMORY_ENTRIES) : undefined;
@@ -177,6 +190,11 @@ async function measure(target: Target, pid: number, url: string, endpoint: strin
   // The INFO that read redisBefore is counted in redisAfter.
   const redisAfter = (await commandsProcessed(redis.client)) - 1;
   return { target, endpoint, result, sqlPerRequest: (sqlAfter - sqlBefore) / result.requests, redisPerRequest: (redisAfter - redisBefore) / result.requests, cpuUsPerRequest };
+}
+
+/** The run with the median req/s (its own latencies and counters come with it). */
+function medianRun(rounds: Row[]): Row {
+  return [...rounds].sort((a, b) => a.result.rps - b.result.rps)[Math.floor(rounds.length / 2)]!;
 }
 
 /** A fast run of 401s would be a lie: every response must have been a 2xx. */
@@ -216,7 +234,7 @@ function renderReport(input: { rows: Row[]; storm: StormResult | undefined; memo
     '',
     `Machine: ${machine.cpus} CPUs (${machine.model}), Node ${machine.node}, commit ${machine.commit}. ` +
       `Load average (1/5/15 min) ${input.loadBefore} at the start, ${input.loadAfter} at the end (other work shares the machine).`,
-    `wrk ${THREADS} threads, ${CONNECTIONS} connections, warm-up (${WARMUP_SECONDS} s runs until every token was presented) then ${SECONDS} s measured per row, ` +
+    `wrk ${THREADS} threads, ${CONNECTIONS} connections, warm-up (${WARMUP_SECONDS} s runs until every token was presented) then ${SECONDS} s measured, in ${ROUNDS} rounds over all servers; each row is the round with the median req/s, ` +
       `${TOKENS.toLocaleString('en-US')} tokens rotated (one per request); every response a 2xx.`,
     '',
     '| server | endpoint | req/s | p50 ms | p99 ms | SQL / req | Redis cmds / req | server CPU µs / req | × (a) |',
@@ -243,6 +261,12 @@ function renderReport(input: { rows: Row[]; storm: StormResult | undefined; memo
     if (!mine || !theirs) continue;
     const ratio = mine.result.rps / theirs.result.rps;
     lines.push(`- \`${endpoint}\` (e) / (${key}) = ${fmt(ratio)} (target ≥ ${goal}) ${ratio >= goal ? 'met' : '**not met**'}`);
+  }
+  for (const endpoint of ENDPOINTS) {
+    const [mine, setup, bare] = [find('e', endpoint), find('a', endpoint), find('f', endpoint)];
+    if (!bare) continue;
+    const parts = [mine && `(e) / (f) = ${fmt(mine.result.rps / bare.result.rps)}`, setup && `(a) / (f) = ${fmt(setup.result.rps / bare.result.rps)}`].filter(Boolean);
+    lines.push(`- \`${endpoint}\` against bare Fastify (no target): ${parts.join(', ')}`);
   }
   if (storm) {
     const ratio = storm.stormP99Ms / storm.idleP99Ms;

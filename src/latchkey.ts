@@ -85,6 +85,7 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
         rateLimiter.close();
         await cache.close();
         await store.close();
+        await hasher.close();
       },
     };
   } catch (error) {

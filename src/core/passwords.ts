@@ -1,11 +1,20 @@
-// Password hashing with native bindings whose async APIs run on libuv's thread pool, so a
-// burst of logins never blocks token validation on the event loop. At most one hash fewer
-// than the machine has cores runs at a time: otherwise a login storm takes every core and
-// validation waits for CPU even though the event loop itself is free.
+// Password hashing off the event loop, on a small pool of worker threads (piscina) that run
+// at a lower CPU priority (nice +10, Linux and macOS) than the event loop: a burst of logins
+// takes the CPU that validation leaves, instead of sharing it equally. At most one hash fewer
+// than the machine has cores runs at a time, so one core always stays with the event loop.
 import { availableParallelism } from 'node:os';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
-import bcrypt from 'bcrypt';
-import pLimit from 'p-limit';
+import { Piscina } from 'piscina';
+import { BCRYPT_HASH, type HashTask } from './password-worker.js';
+
+/** Lower than the event loop, not starved: a login still completes under full load. */
+const HASHING_NICE_INCREMENT = 10;
+/** Worker threads start on the first hash and stop after a minute without one. */
+const IDLE_WORKER_MS = 60_000;
+/** ./password-worker.ts under tsx (tests, bench), ./password-worker.js once built. */
+const WORKER_FILE = new URL(`./password-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
 export type HasherName = 'bcrypt' | 'argon2id';
 
@@ -22,37 +31,27 @@ export interface PasswordHasher {
   needsRehash(hash: string): boolean;
   /** Most bytes a new password may have with this hasher. */
   readonly maxBytes: number;
+  /** Stops the hashing threads. */
+  close(): Promise<void>;
 }
 
-const BCRYPT_HASH = /^\$2[abxy]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
-
 export function createPasswordHasher(name: HasherName, bcryptRounds: number, concurrency = Math.max(1, availableParallelism() - 1)): PasswordHasher {
-  const limit = pLimit(concurrency);
+  const pool = new Piscina<HashTask, string | boolean>({
+    filename: WORKER_FILE,
+    minThreads: 0,
+    maxThreads: concurrency,
+    idleTimeout: IDLE_WORKER_MS,
+    niceIncrement: HASHING_NICE_INCREMENT,
+  });
   return {
     maxBytes: name === 'bcrypt' ? BCRYPT_MAX_BYTES : ARGON2_MAX_BYTES,
-    hash: (password) =>
-      limit(async () => {
-        if (name === 'argon2id') return argon2.hash(password, { type: argon2.argon2id });
-        // Laravel writes and reads `$2y$`; the algorithm is identical to `$2b$`.
-        return (await bcrypt.hash(password, bcryptRounds)).replace(/^\$2b\$/, '$2y$');
-      }),
-    verify: (password, hash) => limit(() => verifyHash(password, hash)),
+    hash: async (password) => (await pool.run({ op: 'hash', algorithm: name, password, rounds: bcryptRounds })) as string,
+    verify: async (password, hash) => (await pool.run({ op: 'verify', password, hash })) as boolean,
     needsRehash(hash) {
       if (name === 'argon2id') return !hash.startsWith('$argon2id$') || argon2.needsRehash(hash);
       const m = BCRYPT_HASH.exec(hash);
       return !m || Number(m[1]) !== bcryptRounds;
     },
+    close: () => pool.destroy(),
   };
-}
-
-async function verifyHash(password: string, hash: string): Promise<boolean> {
-  if (BCRYPT_HASH.test(hash)) return bcrypt.compare(password, hash.replace(/^\$2[xy]\$/, '$2b$'));
-  if (hash.startsWith('$argon2')) {
-    try {
-      return await argon2.verify(hash, password);
-    } catch {
-      return false; // a malformed stored hash verifies nothing
-    }
-  }
-  return false;
 }

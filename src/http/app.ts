@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { TrustProxy } from '../config.js';
 import { AppError, UnavailableError } from '../core/errors.js';
 import { AccessLogController } from '../observability/access-log.js';
+import { LazyRequestLogger } from '../observability/request-logger.js';
 import { isUnavailable } from '../store/sql-store.js';
 
 export const BODY_LIMIT = 64 * 1024;
@@ -38,6 +39,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : `${requestIdPrefix}-${(++requestCount).toString(36)}`;
     },
     logController: new AccessLogController(),
+    childLoggerFactory: (logger, bindings) => new LazyRequestLogger(logger as Logger, bindings),
   });
 
   app.removeAllContentTypeParsers();

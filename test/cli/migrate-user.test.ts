@@ -109,6 +109,7 @@ describe('latchkey user:create', () => {
       assert.match(short.stderr, /password/);
       assert.equal(await store.findUserByEmail('short@example.com'), undefined);
     } finally {
+      await hasher.close();
       await store.close();
       await database.drop();
     }

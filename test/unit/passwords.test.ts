@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import argon2 from 'argon2';
 import bcrypt from 'bcrypt';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { ARGON2_MAX_BYTES, BCRYPT_MAX_BYTES, LOGIN_MAX_BYTES, createPasswordHasher } from '../../src/core/passwords.js';
 
 const bcrypt4 = createPasswordHasher('bcrypt', 4);
 const argon = createPasswordHasher('argon2id', 4);
+after(() => Promise.all([bcrypt4.close(), argon.close()]));
 
 describe('bcrypt hasher', () => {
   test("writes Laravel's $2y$ at the configured cost, and verifies it", async () => {
