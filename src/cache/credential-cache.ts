@@ -14,7 +14,7 @@ import type { RedisConfig } from '../config.js';
 import type { Store } from '../core/store.js';
 import type { Revoked } from '../core/types.js';
 import type { Metrics } from '../observability/metrics.js';
-import { decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry, type Credential, type CredentialKind } from './entry.js';
+import { cacheEntry, decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry, type Credential, type CredentialKind } from './entry.js';
 import { MemoryTier } from './memory-tier.js';
 import { RedisTier } from './redis-tier.js';
 
@@ -148,7 +148,7 @@ export class CredentialCache {
     this.metrics.lookupsIn.database.inc();
     if (!credential) return undefined;
     if (this.hooks.afterLoad) await this.hooks.afterLoad(key);
-    const entry: CacheEntry = { ...credential, verifiedAt, epoch };
+    const entry = cacheEntry(credential, verifiedAt, epoch);
     if (this.redis?.usable) {
       this.redis.fill(key, encodeEntry(entry), this.ttlMs, verifiedAt + FILL_DEADLINE_MS).catch(() => this.metrics.fallbacks.inc());
     }
