@@ -110,7 +110,7 @@ export class CredentialCache {
     if (!this.memoryTrusted()) return undefined;
     const local = this.memory.get(`${kind}:${hash}`);
     if (local === undefined || !this.fresh(local)) return undefined;
-    this.metrics.lookupsIn.memory.inc();
+    this.metrics.countLookup('memory');
     return local;
   }
 
@@ -132,7 +132,7 @@ export class CredentialCache {
         if (raw === TOMBSTONE) return undefined;
         const shared = raw === null ? undefined : decodeEntry(raw);
         if (shared && shared.epoch === this.epoch && this.fresh(shared)) {
-          this.metrics.lookupsIn.redis.inc();
+          this.metrics.countLookup('redis');
           this.remember(key, shared, generation);
           return shared;
         }
@@ -145,7 +145,7 @@ export class CredentialCache {
 
     const verifiedAt = Date.now();
     const credential = await load();
-    this.metrics.lookupsIn.database.inc();
+    this.metrics.countLookup('database');
     if (!credential) return undefined;
     if (this.hooks.afterLoad) await this.hooks.afterLoad(key);
     const entry = cacheEntry(credential, verifiedAt, epoch);

@@ -5,7 +5,7 @@ import type { CredentialCache } from '../cache/credential-cache.js';
 import type { CacheEntry } from '../cache/entry.js';
 import type { RateLimiter } from '../cache/rate-limiter.js';
 import type { Config } from '../config.js';
-import type { Metrics, ValidationTimer } from '../observability/metrics.js';
+import type { Metrics, ValidationOutcome, ValidationTimer } from '../observability/metrics.js';
 import type { ActivityRecorder } from './activity.js';
 import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
 import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
@@ -353,7 +353,7 @@ export class AuthService {
     };
   }
 
-  private outcome(kind: 'token' | 'session', outcome: string, timer: ValidationTimer): undefined {
+  private outcome(kind: 'token' | 'session', outcome: ValidationOutcome, timer: ValidationTimer): undefined {
     this.deps.metrics.recordValidation(kind, outcome, timer);
     return undefined;
   }

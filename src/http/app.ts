@@ -38,7 +38,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : `${requestIdPrefix}-${(++requestCount).toString(36)}`;
     },
-    logController: new AccessLogController(),
+    logController: new AccessLogController(options.logger),
     childLoggerFactory: (logger, bindings) => new LazyRequestLogger(logger as Logger, bindings),
   });
 

@@ -14,27 +14,33 @@ export type ValidationTimer = number | undefined;
  */
 export const VALIDATION_TIMING_SAMPLE = 16;
 
+export type ValidationOutcome = 'valid' | 'malformed' | 'unknown' | 'expired';
+
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly validations = new Counter({
+  // The per-request counts are plain numbers, handed to prom-client when /metrics is scraped: a
+  // labelled prom-client counter hashes its labels on every increment, and these run on every
+  // request.
+  private readonly lookupCounts: Record<CacheTier, number> = { memory: 0, redis: 0, database: 0 };
+  private readonly validationCounts: Record<CredentialKind, Record<ValidationOutcome, number>> = {
+    token: { valid: 0, malformed: 0, unknown: 0, expired: 0 },
+    session: { valid: 0, malformed: 0, unknown: 0, expired: 0 },
+  };
+
+  readonly validations = publishedCounter(this.registry, {
     name: 'latchkey_validations_total',
     help: 'Credential validations by kind and outcome',
-    labelNames: ['kind', 'outcome'] as const,
-    registers: [this.registry],
+    labelNames: ['kind', 'outcome'],
+    values: () =>
+      Object.entries(this.validationCounts).flatMap(([kind, outcomes]) => Object.entries(outcomes).map(([outcome, count]) => ({ labels: { kind, outcome }, count }))),
   });
-  readonly cacheLookups = new Counter({
+  readonly cacheLookups = publishedCounter(this.registry, {
     name: 'latchkey_cache_lookups_total',
     help: 'Where a validated credential was found: memory (in-process tier), redis, or database (a miss of both tiers)',
-    labelNames: ['tier'] as const,
-    registers: [this.registry],
+    labelNames: ['tier'],
+    values: () => Object.entries(this.lookupCounts).map(([tier, count]) => ({ labels: { tier }, count })),
   });
-  /** Children of cacheLookups, resolved once: one of them is incremented on every request. */
-  readonly lookupsIn = {
-    memory: this.cacheLookups.labels({ tier: 'memory' }),
-    redis: this.cacheLookups.labels({ tier: 'redis' }),
-    database: this.cacheLookups.labels({ tier: 'database' }),
-  };
   readonly fallbacks = new Counter({
     name: 'latchkey_cache_fallbacks_total',
     help: 'Operations that went to the database because Redis was unavailable or failed',
@@ -82,8 +88,6 @@ export class Metrics {
   });
 
   private validationsSinceTimed = 0;
-  /** Label children per kind, then outcome: resolved once, as this runs on every request. */
-  private readonly validationCounters: Record<CredentialKind, Map<string, { inc(): void }>> = { token: new Map(), session: new Map() };
 
   constructor(options: { processMetrics?: boolean; redisStatus?: () => boolean } = {}) {
     const redisStatus = options.redisStatus;
@@ -106,11 +110,30 @@ export class Metrics {
   }
 
   /** Counts a validation and, when it was sampled, records how long it took. */
-  recordValidation(kind: CredentialKind, outcome: string, timer: ValidationTimer): void {
-    const children = this.validationCounters[kind];
-    let child = children.get(outcome);
-    if (!child) children.set(outcome, (child = this.validations.labels({ kind, outcome })));
-    child.inc();
+  recordValidation(kind: CredentialKind, outcome: ValidationOutcome, timer: ValidationTimer): void {
+    this.validationCounts[kind][outcome]++;
     if (timer !== undefined) this.validationSeconds.observe((performance.now() - timer) / 1000);
   }
+
+  /** Counts where a validated credential was found. */
+  countLookup(tier: CacheTier): void {
+    this.lookupCounts[tier]++;
+  }
+}
+
+/** A prom-client counter whose values are read from `values()` at each scrape; a series appears once it is non-zero. */
+function publishedCounter(
+  registry: Registry,
+  options: { name: string; help: string; labelNames: string[]; values: () => { labels: Record<string, string>; count: number }[] },
+): Counter<string> {
+  return new Counter({
+    name: options.name,
+    help: options.help,
+    labelNames: options.labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, count } of options.values()) if (count > 0) this.inc(labels, count);
+    },
+  });
 }
