@@ -7,7 +7,7 @@ import { RateLimiter } from './cache/rate-limiter.js';
 import type { Config } from './config.js';
 import { ActivityRecorder } from './core/activity.js';
 import { AuthService } from './core/auth-service.js';
-import { createPasswordHasher } from './core/passwords.js';
+import { createPasswordHasher, type PasswordHasher } from './core/passwords.js';
 import { Metrics } from './observability/metrics.js';
 import { SqlStore } from './store/sql-store.js';
 import { migrate } from './store/migrate.js';
@@ -20,6 +20,7 @@ export interface Latchkey {
   cache: CredentialCache;
   rateLimiter: RateLimiter;
   activity: ActivityRecorder;
+  hasher: PasswordHasher;
   auth: AuthService;
   metrics: Metrics;
   logger: Logger;
@@ -77,6 +78,7 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
       cache,
       rateLimiter,
       activity,
+      hasher,
       auth,
       metrics,
       logger,

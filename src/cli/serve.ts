@@ -18,7 +18,8 @@ export async function serve(config: Config, options: { migrate: boolean }): Prom
   const latchkey = await openLatchkey(config, { logger, migrate: options.migrate, processMetrics: true });
   const scheduler = new PruneScheduler(latchkey);
   if (config.pruneSchedule) scheduler.start(config.pruneSchedule);
-  void latchkey.auth.warmUp();
+  // Best effort: without it, the first failed login is only slower.
+  latchkey.auth.warmUp().catch(() => undefined);
   const app = await buildServer(latchkey);
   try {
     await app.listen({ port: config.port, host: config.host });

@@ -31,7 +31,7 @@ export interface PasswordHasher {
   needsRehash(hash: string): boolean;
   /** Most bytes a new password may have with this hasher. */
   readonly maxBytes: number;
-  /** Stops the hashing threads. */
+  /** Stops the hashing threads once the hashes in flight are done. */
   close(): Promise<void>;
 }
 
@@ -52,6 +52,7 @@ export function createPasswordHasher(name: HasherName, bcryptRounds: number, con
       const m = BCRYPT_HASH.exec(hash);
       return !m || Number(m[1]) !== bcryptRounds;
     },
-    close: () => pool.destroy(),
+    // Waits for hashes in flight (a login being answered, the startup warm-up) to finish.
+    close: () => pool.close(),
   };
 }

@@ -2,6 +2,7 @@
 // on one PostgreSQL database, revocation races between them, and failovers under load.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { decodeEntry } from '../../src/cache/entry.js';
 import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
 import { waitUntil } from '../helpers/redis-cluster.js';
 
@@ -178,7 +179,7 @@ export async function assertBackOnRedis({ a, b }: ScaleOutStack, readRaw: (key: 
     const key = cacheKey(a, token);
     await waitUntil('A to fill Redis', async () => (await readRaw(key)) !== null, 1000).catch(() => undefined);
     const raw = await readRaw(key);
-    if (raw === null || JSON.parse(raw).epoch !== b.latchkey.cache.currentEpoch) return false;
+    if (raw === null || decodeEntry(raw)?.epoch !== b.latchkey.cache.currentEpoch) return false;
     const before = await lookups(b, 'redis');
     return (await b.request('GET', '/api/auth/verify', { token })).status === 200 && (await lookups(b, 'redis')) === before + 1;
   });

@@ -31,8 +31,9 @@ const laravelBcrypt = async (password: string, cost: number) => (await bcrypt.ha
 const unique = () => Math.random().toString(36).slice(2, 10);
 
 /** Counts calls into the hashing libraries while `work` runs. */
-async function countHashing(work: () => Promise<void>): Promise<number> {
-  const spies = [mock.method(bcrypt, 'hash'), mock.method(bcrypt, 'compare'), mock.method(argon2, 'hash'), mock.method(argon2, 'verify')];
+/** Passwords hashed or verified by the app's hasher (on its worker threads) while `work` runs. */
+async function countHashing(app: TestApp, work: () => Promise<void>): Promise<number> {
+  const spies = [mock.method(app.latchkey.hasher, 'hash'), mock.method(app.latchkey.hasher, 'verify')];
   try {
     await work();
     return spies.reduce((n, spy) => n + spy.mock.callCount(), 0);
@@ -178,7 +179,7 @@ describe('password limits (bcrypt, BCRYPT_ROUNDS=4)', () => {
 
   test('a password over 72 bytes is refused at register, before any hashing', async () => {
     let reply: Awaited<ReturnType<TestApp['request']>> | undefined;
-    const calls = await countHashing(async () => {
+    const calls = await countHashing(app, async () => {
       reply = await app.request('POST', '/api/auth/register', { body: { email: `b${unique()}@example.com`, password: 'é'.repeat(37) } });
     });
     assert.equal(reply!.status, 422);
@@ -191,7 +192,7 @@ describe('password limits (bcrypt, BCRYPT_ROUNDS=4)', () => {
   test('a new password over 72 bytes is refused on password change, before any hashing', async () => {
     const { token, email, password } = await register(app);
     let reply: Awaited<ReturnType<TestApp['request']>> | undefined;
-    const calls = await countHashing(async () => {
+    const calls = await countHashing(app, async () => {
       reply = await app.request('PUT', '/api/auth/password', { token, body: { current_password: password, password: 'p'.repeat(73) } });
     });
     assert.equal(reply!.status, 422);
@@ -203,14 +204,14 @@ describe('password limits (bcrypt, BCRYPT_ROUNDS=4)', () => {
   test('login over 4096 bytes answers invalid_credentials without hashing', async () => {
     const { email } = await register(app);
     let control: Awaited<ReturnType<TestApp['request']>> | undefined;
-    const controlCalls = await countHashing(async () => {
+    const controlCalls = await countHashing(app, async () => {
       control = await app.request('POST', '/api/auth/login', { body: { email, password: 'x'.repeat(4096) } });
     });
     assert.equal(control!.status, 401);
     assert.equal(controlCalls, 1, 'up to 4096 bytes the password is verified (the spy works)');
 
     let reply: Awaited<ReturnType<TestApp['request']>> | undefined;
-    const calls = await countHashing(async () => {
+    const calls = await countHashing(app, async () => {
       reply = await app.request('POST', '/api/auth/login', { body: { email, password: 'x'.repeat(4097) } });
     });
     assert.equal(reply!.status, 401);
@@ -222,7 +223,7 @@ describe('password limits (bcrypt, BCRYPT_ROUNDS=4)', () => {
   test('a current_password over 4096 bytes is refused without hashing', async () => {
     const { token } = await register(app);
     let reply: Awaited<ReturnType<TestApp['request']>> | undefined;
-    const calls = await countHashing(async () => {
+    const calls = await countHashing(app, async () => {
       reply = await app.request('PUT', '/api/auth/password', { token, body: { current_password: 'x'.repeat(5000), password: 'new-password-1' } });
     });
     assert.equal(reply!.status, 422);
