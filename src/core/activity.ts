@@ -26,13 +26,11 @@ export class ActivityRecorder {
   }
 
   token(id: number, at: number): void {
-    this.pendingTokens.add(id);
-    this.lastSeenTokens.set(id, at);
+    record(this.pendingTokens, this.lastSeenTokens, id, at);
   }
 
   session(id: number, at: number): void {
-    this.pendingSessions.add(id);
-    this.lastSeenSessions.set(id, at);
+    record(this.pendingSessions, this.lastSeenSessions, id, at);
   }
 
   lastTokenUse(id: number): number | undefined {
@@ -72,4 +70,17 @@ export class ActivityRecorder {
       for (const [id, at] of map) if (now - at > this.forgetAfterMs) map.delete(id);
     }
   }
+}
+
+/**
+ * Uses within this long of the last one recorded are not recorded again: the columns hold
+ * seconds (Laravel's timestamps), and a busy token then costs one map read per request.
+ */
+const RECORD_GRANULARITY_MS = 1000;
+
+function record(pending: Set<number>, lastSeen: Map<number, number>, id: number, at: number): void {
+  const last = lastSeen.get(id);
+  if (last !== undefined && at - last < RECORD_GRANULARITY_MS) return;
+  pending.add(id);
+  lastSeen.set(id, at);
 }

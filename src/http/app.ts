@@ -36,7 +36,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     return503OnClosing: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : `${requestIdPrefix}-${(++requestCount).toString(36)}`;
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : `${requestIdPrefix}-${++requestCount}`;
     },
     logController: new AccessLogController(options.logger),
     childLoggerFactory: (logger, bindings) => new LazyRequestLogger(logger as Logger, bindings),
