@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
-import { mintTokens, status, summarise, type RaceOutcome } from './support.js';
+import { mintTokens, raceRevocation, status, summarise, WINDOW_MS, type RaceOutcome } from './support.js';
 
 export const LANES = 16;
 
@@ -15,6 +15,8 @@ export interface RaceStack {
   C: TestApp;
   /** Fails the test on any violation and records the observer's last acceptance. */
   judge(outcome: RaceOutcome, what: string): void;
+  /** Races `revoke` (done by `revoker`, A by default) against B validating `tokens`, then judges it. */
+  race(what: string, tokens: string[], revoke: () => Promise<void>, revoker?: TestApp): Promise<void>;
   /** round % 3: 0 cold (nobody cached it), 1 cached by A (Redis and A's memory), 2 by B too. */
   warm(token: string, round: number): Promise<void>;
   /** `count` tokens spread over LANES users, each with its user's first token (its "master"). */
@@ -42,6 +44,9 @@ export function useRaceStack(): RaceStack {
     races++;
     if (outcome.lastAcceptMs !== null) lastAccepts.push(outcome.lastAcceptMs);
     assert.deepEqual(outcome.violations, [], `${what}: revoked token accepted`);
+  };
+  s.race = async (what, tokens, revoke, revoker = s.A) => {
+    s.judge(await raceRevocation({ revoker, observer: s.B, tokens, windowMs: WINDOW_MS, revoke }), what);
   };
   s.warm = async (token, round) => {
     const mode = round % 3;

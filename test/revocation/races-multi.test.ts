@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { tokensRevoke } from '../../src/cli/commands.js';
-import { parseConfig } from '../../src/config.js';
+import { parseConfig, type Config } from '../../src/config.js';
 import { toSqlTime } from '../../src/store/time.js';
 import { register, startStack, testEnv, type TestStack } from '../helpers/app.js';
 import { LANES, useRaceStack } from './race-stack.js';
@@ -24,20 +24,13 @@ describe('revocation races, many tokens each: postgres, redis, three instances',
     await inLanes([...Array(60).keys()], LANES, async (round, lane) => {
       const tokens = [masters[lane]!, ...(await mintTokens(r.A, users[lane]!.user.id, EXTRA))];
       for (const t of tokens) await r.warm(t, round);
-      const outcome = await raceRevocation({
-        revoker: r.A,
-        observer: r.B,
-        tokens,
-        windowMs: WINDOW_MS,
-        revoke: async () => {
-          const next = passwords[lane]! + 1;
-          const reply = await r.A.request('PUT', '/api/auth/password', { token: masters[lane], body: { current_password: `password-${next - 1}`, password: `password-${next}` } });
-          assert.equal(reply.status, 200, JSON.stringify(reply.body));
-          passwords[lane] = next;
-          masters[lane] = reply.body.token;
-        },
+      await r.race('password change', tokens, async () => {
+        const next = passwords[lane]! + 1;
+        const reply = await r.A.request('PUT', '/api/auth/password', { token: masters[lane], body: { current_password: `password-${next - 1}`, password: `password-${next}` } });
+        assert.equal(reply.status, 200, JSON.stringify(reply.body));
+        passwords[lane] = next;
+        masters[lane] = reply.body.token;
       });
-      r.judge(outcome, 'password change');
     });
   });
 
@@ -48,18 +41,11 @@ describe('revocation races, many tokens each: postgres, redis, three instances',
       const tokens = [masters[lane]!, ...(await mintTokens(r.A, users[lane]!.user.id, EXTRA))];
       for (const t of tokens) await r.warm(t, round);
       const { email, password } = users[lane]!;
-      const outcome = await raceRevocation({
-        revoker: r.A,
-        observer: r.B,
-        tokens,
-        windowMs: WINDOW_MS,
-        revoke: async () => {
-          const reply = await r.A.request('POST', '/api/auth/login', { body: { email, password }, headers: { 'x-forwarded-for': `10.0.0.${lane}` } });
-          assert.equal(reply.status, 200, JSON.stringify(reply.body));
-          masters[lane] = reply.body.token;
-        },
+      await r.race('login', tokens, async () => {
+        const reply = await r.A.request('POST', '/api/auth/login', { body: { email, password }, headers: { 'x-forwarded-for': `10.0.0.${lane}` } });
+        assert.equal(reply.status, 200, JSON.stringify(reply.body));
+        masters[lane] = reply.body.token;
       });
-      r.judge(outcome, 'login');
     });
   });
 
@@ -67,32 +53,21 @@ describe('revocation races, many tokens each: postgres, redis, three instances',
     const users = await Promise.all(Array.from({ length: LANES }, () => register(r.A)));
     const masters = users.map((u) => u.token);
     const cliConfig = parseConfig(testEnv(r.stack.env));
-    const quiet = process.stdout.write;
     await inLanes([...Array(33).keys()], LANES, async (round, lane) => {
       const tokens = [masters[lane]!, ...(await mintTokens(r.A, users[lane]!.user.id, EXTRA))];
       for (const t of tokens) await r.warm(t, round);
       const userId = users[lane]!.user.id;
       const viaCli = round >= 30;
-      const outcome = await raceRevocation({
-        // C revokes through the same core calls tokens:revoke makes; the CLI process is a fourth instance.
-        revoker: viaCli ? r.A : r.C,
-        observer: r.B,
+      // C revokes through the same core calls tokens:revoke makes; the CLI process is a fourth instance.
+      await r.race(
+        viaCli ? 'CLI tokens:revoke' : 'tokens:revoke core calls',
         tokens,
-        windowMs: WINDOW_MS,
-        revoke: async () => {
-          if (viaCli) {
-            process.stdout.write = (() => true) as typeof process.stdout.write;
-            try {
-              await tokensRevoke(cliConfig, { user: String(userId) });
-            } finally {
-              process.stdout.write = quiet;
-            }
-          } else {
-            await r.C.latchkey.cache.forget(await r.C.latchkey.store.revokeUser(userId));
-          }
+        async () => {
+          if (viaCli) await revokeUserQuietly(cliConfig, userId);
+          else await r.C.latchkey.cache.forget(await r.C.latchkey.store.revokeUser(userId));
         },
-      });
-      r.judge(outcome, viaCli ? 'CLI tokens:revoke' : 'tokens:revoke core calls');
+        viaCli ? r.A : r.C,
+      );
       // A fresh token for the next round (the revocation took all of them).
       masters[lane] = (await r.A.request('POST', '/api/auth/login', { body: { email: users[lane]!.email, password: users[lane]!.password }, headers: { 'x-forwarded-for': `10.1.0.${lane}` } })).body.token;
     });
@@ -132,7 +107,6 @@ describe('revocation without Redis: the CLI reaches a running server through the
   test('tokens:revoke from the command line: the server rejects within the poll window, 10 rounds', async () => {
     const server = stack.instance;
     const config = parseConfig(testEnv(stack.env));
-    const quiet = process.stdout.write;
     const lastAccepts: number[] = [];
     for (let round = 0; round < 10; round++) {
       const { token, user } = await register(server);
@@ -143,12 +117,7 @@ describe('revocation without Redis: the CLI reaches a running server through the
         tokens: [token],
         windowMs: WINDOW_MS + POLL_MARGIN_MS,
         revoke: async () => {
-          process.stdout.write = (() => true) as typeof process.stdout.write;
-          try {
-            await tokensRevoke(config, { user: String(user.id) });
-          } finally {
-            process.stdout.write = quiet;
-          }
+          await revokeUserQuietly(config, user.id);
           // The "revoker rejects at once" check runs on the server right after: give it the poll.
           await new Promise((r) => setTimeout(r, WINDOW_MS));
         },
@@ -159,3 +128,14 @@ describe('revocation without Redis: the CLI reaches a running server through the
     console.log(`# memory cache, CLI revocation: last acceptance after the CLI returned: ${summarise(lastAccepts)}`);
   });
 });
+
+/** `latchkey tokens:revoke --user=<id>`, in-process, without its line on standard output. */
+async function revokeUserQuietly(config: Config, userId: number): Promise<void> {
+  const write = process.stdout.write;
+  process.stdout.write = (() => true) as typeof process.stdout.write;
+  try {
+    await tokensRevoke(config, { user: String(userId) });
+  } finally {
+    process.stdout.write = write;
+  }
+}
