@@ -30,10 +30,9 @@ try {
     tokens.push((await latchkey.auth.register({ email: `hot${i}@bench.test`, password: 'password123' })).plainText);
   }
   const hashes = tokens.map((t) => parseToken(t, config.tokenPrefix)!.hash);
-  const never = async () => undefined;
   await timePerCall('authenticateToken (warm, in-process tier)', (i) => latchkey.auth.authenticateToken(tokens[i % TOKENS]!));
   await timePerCall('  parseToken (CRC32 + SHA-256)', (i) => parseToken(tokens[i % TOKENS]!, config.tokenPrefix));
-  await timePerCall('  cache.lookup (in-process hit)', (i) => latchkey.cache.lookup('t', hashes[i % TOKENS]!, never));
+  await timePerCall('  cache.peek (in-process hit)', (i) => latchkey.cache.peek('t', hashes[i % TOKENS]!));
 } finally {
   await latchkey.close();
   rmSync(dir, { recursive: true, force: true });

@@ -115,12 +115,10 @@ export class CredentialCache {
   }
 
   /**
-   * Finds a credential by kind and SHA-256, from the fastest tier that may be trusted, else
-   * with `load` from the database (and fills the tiers).
+   * Finds a credential that peek() did not: from Redis when it may be trusted, else with `load`
+   * from the database (and fills the tiers).
    */
-  async lookup(kind: CredentialKind, hash: string, load: () => Promise<Credential | undefined>): Promise<CacheEntry | undefined> {
-    const local = this.peek(kind, hash);
-    if (local) return local;
+  async fetch(kind: CredentialKind, hash: string, load: () => Promise<Credential | undefined>): Promise<CacheEntry | undefined> {
     const key = `${kind}:${hash}`;
     const generation = this.generation;
     const epoch = this.epoch;

@@ -160,7 +160,7 @@ export class AuthService {
     if (!parsed) return this.outcome('token', 'malformed', timer);
     const cached = this.cache.peek('t', parsed.hash);
     if (cached) return this.acceptToken(parsed, cached, timer);
-    return this.cache.lookup('t', parsed.hash, () => this.store.findToken(parsed.id, parsed.hash)).then((entry) => this.acceptToken(parsed, entry, timer));
+    return this.cache.fetch('t', parsed.hash, () => this.store.findToken(parsed.id, parsed.hash)).then((entry) => this.acceptToken(parsed, entry, timer));
   }
 
   private acceptToken(parsed: ParsedToken, entry: CacheEntry | undefined, timer: ValidationTimer): AuthContext | undefined {
@@ -182,7 +182,7 @@ export class AuthService {
     const hash = sha256Hex(secret);
     const cached = this.cache.peek('s', hash);
     if (cached) return this.acceptSession(cached, timer);
-    return this.cache.lookup('s', hash, () => this.store.findSession(hash)).then((entry) => this.acceptSession(entry, timer));
+    return this.cache.fetch('s', hash, () => this.store.findSession(hash)).then((entry) => this.acceptSession(entry, timer));
   }
 
   private acceptSession(entry: CacheEntry | undefined, timer: ValidationTimer): AuthContext | undefined {

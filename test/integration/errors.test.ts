@@ -142,14 +142,14 @@ for (const backend of ERROR_BACKENDS) {
     test('tokens of the wrong shape are rejected without touching the cache or the database', async () => {
       const { token } = await register(app);
       const secret = token.split('|')[1]!;
-      const lookups = mock.method(app.latchkey.cache, 'lookup');
+      const lookups = [mock.method(app.latchkey.cache, 'peek'), mock.method(app.latchkey.cache, 'fetch')];
       try {
         for (const raw of [`0|${secret}`, `abc|${secret}`, `${2n ** 63n}|${secret}`, `1|${secret.slice(0, -1)}x`, `1|${'a'.repeat(300)}`, '1|ünï']) {
           assertUnauthenticated(await app.request('GET', '/api/auth/me', { token: raw }));
         }
-        assert.equal(lookups.mock.callCount(), 0);
+        assert.equal(lookups.reduce((n, spy) => n + spy.mock.callCount(), 0), 0);
       } finally {
-        lookups.mock.restore();
+        for (const spy of lookups) spy.mock.restore();
       }
     });
 
