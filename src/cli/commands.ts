@@ -1,5 +1,5 @@
-// The one-shot commands of API.md §5. Each opens latchkey, does one thing, prints one line
-// of result on standard output and closes everything it opened.
+// The one-shot commands of API.md §5. Each opens latchkey, does one thing, closes everything it
+// opened and returns its one line of result, which main.ts prints on standard output.
 import type { Config } from '../config.js';
 import { pruneExpired } from '../core/prune.js';
 import type { UserWithPassword } from '../core/types.js';
@@ -35,32 +35,31 @@ async function requireMigrated(config: Config): Promise<void> {
   }
 }
 
-export async function migrateCommand(config: Config): Promise<void> {
+export async function migrateCommand(config: Config): Promise<string> {
   const store = new SqlStore(config.databaseUrl);
   try {
     const ran = await migrate(store.db, store.dialect);
-    process.stdout.write(ran.length === 0 ? 'Nothing to migrate: the tables are up to date.\n' : `Migrated: ${ran.join(', ')}\n`);
+    return ran.length === 0 ? 'Nothing to migrate: the tables are up to date.' : `Migrated: ${ran.join(', ')}`;
   } finally {
     await store.close();
   }
 }
 
-export async function tokensPrune(config: Config, hours = config.pruneHours): Promise<void> {
-  await withLatchkey(config, async ({ store }) => {
+export async function tokensPrune(config: Config, hours = config.pruneHours): Promise<string> {
+  return withLatchkey(config, async ({ store }) => {
     const progress = progressReporter();
     const result = await pruneExpired(store, config, hours, progress.update);
     progress.done();
-    process.stdout.write(`Pruned ${result.tokens} tokens and ${result.sessions} sessions expired for more than ${hours} hours (${result.ms} ms).\n`);
+    return `Pruned ${result.tokens} tokens and ${result.sessions} sessions expired for more than ${hours} hours (${result.ms} ms).`;
   });
 }
 
-export async function tokensRevoke(config: Config, options: { user?: string; all?: boolean }): Promise<void> {
-  await withLatchkey(config, async ({ store, cache }) => {
+export async function tokensRevoke(config: Config, options: { user?: string; all?: boolean }): Promise<string> {
+  return withLatchkey(config, async ({ store, cache }) => {
     if (options.all) {
       const counts = await store.revokeEveryone();
       await cache.bumpEpoch(); // every cached entry of every instance is now worthless
-      process.stdout.write(`Revoked ${counts.tokens} tokens and ${counts.sessions} sessions of every user.\n`);
-      return;
+      return `Revoked ${counts.tokens} tokens and ${counts.sessions} sessions of every user.`;
     }
     const who = options.user!.trim();
     // Digits name an id (one too large to count exactly names nobody); anything else is an email.
@@ -70,27 +69,26 @@ export async function tokensRevoke(config: Config, options: { user?: string; all
     if (!user) throw new CliError(`no user with id or email "${who}"`);
     const revoked = await store.revokeUser(user.id);
     await cache.forget(revoked);
-    process.stdout.write(`Revoked ${revoked.tokens.length} tokens and ${revoked.sessions.length} sessions of user ${user.id} (${user.email}).\n`);
+    return `Revoked ${revoked.tokens.length} tokens and ${revoked.sessions.length} sessions of user ${user.id} (${user.email}).`;
   });
 }
 
-export async function cacheClear(config: Config): Promise<void> {
-  await withLatchkey(config, async ({ cache }) => {
+export async function cacheClear(config: Config): Promise<string> {
+  return withLatchkey(config, async ({ cache }) => {
     if (config.redis && cache.status() !== 'up') {
       await cache.bumpEpoch();
-      process.stdout.write('Redis is unreachable: cached entries were invalidated through the database epoch and expire by themselves.\n');
-      return;
+      return 'Redis is unreachable: cached entries were invalidated through the database epoch and expire by themselves.';
     }
     const removed = await cache.clear();
-    process.stdout.write(config.redis ? `Cleared ${removed} cached keys from Redis; every instance re-reads from the database.\n` : 'Cleared the in-process caches of running instances.\n');
+    return config.redis ? `Cleared ${removed} cached keys from Redis; every instance re-reads from the database.` : 'Cleared the in-process caches of running instances.';
   });
 }
 
-export async function userCreate(config: Config, options: { email: string; name?: string }): Promise<void> {
+export async function userCreate(config: Config, options: { email: string; name?: string }): Promise<string> {
   const password = await readPassword();
-  await withLatchkey(config, async ({ auth }) => {
+  return withLatchkey(config, async ({ auth }) => {
     const { user } = await auth.createUser({ email: options.email, name: options.name ?? null, password });
-    process.stdout.write(`Created user ${user.id} (${user.email}).\n`);
+    return `Created user ${user.id} (${user.email}).`;
   });
 }
 

@@ -15,6 +15,11 @@ function config(): Config {
 // --help, bad usage and bad configuration answer at once.
 const commands = () => import('./commands.js');
 
+/** A command's one line of result. */
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
 function program(): Command {
   const cli = new Command('latchkey')
     .description('Authentication server for APIs: bearer tokens and cookie sessions in SQL, cached in Redis')
@@ -37,7 +42,7 @@ function program(): Command {
     .description('create or update the tables (safe to run again)')
     .action(async () => {
       const settings = config();
-      await (await commands()).migrateCommand(settings);
+      print(await (await commands()).migrateCommand(settings));
     });
 
   cli
@@ -46,7 +51,7 @@ function program(): Command {
     .addOption(new Option('--hours <n>', 'grace period in hours (default: PRUNE_HOURS)').argParser(nonNegativeInteger))
     .action(async (options: { hours?: number }) => {
       const settings = config();
-      await (await commands()).tokensPrune(settings, options.hours);
+      print(await (await commands()).tokensPrune(settings, options.hours));
     });
 
   cli
@@ -57,7 +62,7 @@ function program(): Command {
     .action(async (options: { user?: string; all?: boolean }) => {
       if (!options.user && !options.all) throw new CommanderError(2, 'latchkey.usage', 'error: give --user=<id or email> or --all\n');
       const settings = config();
-      await (await commands()).tokensRevoke(settings, options);
+      print(await (await commands()).tokensRevoke(settings, options));
     });
 
   cli
@@ -65,7 +70,7 @@ function program(): Command {
     .description("drop latchkey's cached tokens, sessions and users (nothing else in Redis)")
     .action(async () => {
       const settings = config();
-      await (await commands()).cacheClear(settings);
+      print(await (await commands()).cacheClear(settings));
     });
 
   cli
@@ -75,7 +80,7 @@ function program(): Command {
     .option('--name <name>', 'display name')
     .action(async (options: { email: string; name?: string }) => {
       const settings = config();
-      await (await commands()).userCreate(settings, options);
+      print(await (await commands()).userCreate(settings, options));
     });
 
   return cli;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startStack, type TestStack } from '../helpers/app.js';
+import { useStack } from '../helpers/app.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = [
@@ -27,13 +27,16 @@ const LAPTOP_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, li
 const PHONE_UA = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 
 describe('the account page in Chromium', () => {
-  let stack: TestStack;
   let base: string;
   let browser: Browser;
   let laptop: BrowserContext;
   let phone: BrowserContext;
   let page: Page; // the laptop's tab
   let phonePage: Page;
+  // Registered before useStack() so that Chromium is closed before the server it talks to.
+  after(async () => browser?.close());
+  // Logins do not revoke here, so the laptop and the phone are signed in side by side.
+  const ctx = useStack({ db: 'sqlite', cache: 'redis' }, { LOGIN_REVOKES_OTHER_TOKENS: 'false' });
   const account = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analytical-engine' };
   /** Everything the pages asked for and every error they logged: all must stay on our origin and clean. */
   const requests: string[] = [];
@@ -47,13 +50,11 @@ describe('the account page in Chromium', () => {
   };
   const sessionCookie = async (context: BrowserContext) => (await context.cookies()).find((c) => c.name === 'latchkey_session');
   const status = async (cookie: string) =>
-    (await stack.instance.request('GET', '/api/auth/me', { cookies: { latchkey_session: cookie } })).status;
+    (await ctx.app.request('GET', '/api/auth/me', { cookies: { latchkey_session: cookie } })).status;
 
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
-    // Logins do not revoke here, so the laptop and the phone are signed in side by side.
-    stack = await startStack({ db: 'sqlite', cache: 'redis' }, { LOGIN_REVOKES_OTHER_TOKENS: 'false' });
-    base = await stack.instance.app.listen({ host: '127.0.0.1', port: 0 });
+    base = await ctx.app.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     laptop = await browser.newContext({ userAgent: LAPTOP_UA, viewport: { width: 1200, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
     phone = await browser.newContext({ userAgent: PHONE_UA });
@@ -62,11 +63,6 @@ describe('the account page in Chromium', () => {
     phonePage = await phone.newPage();
     watch(page);
     watch(phonePage);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await stack?.close();
   });
 
   test('sign-up creates the account and signs this browser in with an HttpOnly session cookie', async () => {
@@ -135,7 +131,7 @@ describe('the account page in Chromium', () => {
     assert.match(token, /^\d+\|lk_[A-Za-z0-9]{48}$/);
     await page.click('#copy-token');
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
-    assert.equal((await stack.instance.request('GET', '/api/auth/me', { token })).status, 200);
+    assert.equal((await ctx.app.request('GET', '/api/auth/me', { token })).status, 200);
 
     await form.locator('input[name=name]').fill('ci');
     await form.locator('input[name=abilities]').fill('orders:read, orders:write');
@@ -145,7 +141,7 @@ describe('the account page in Chromium', () => {
     assert.notEqual(await page.inputValue('#new-token-value'), token, 'each token is shown once, in place of the last');
 
     if (process.env.UPDATE_SCREENSHOT === '1') {
-      await stack.instance.request('GET', '/api/auth/me', { token }); // so "last used" shows a use
+      await ctx.app.request('GET', '/api/auth/me', { token }); // so "last used" shows a use
       await page.click('#refresh');
       await page.locator('#tokens tr[data-token-id]').nth(1).waitFor();
       await page.screenshot({ path: SCREENSHOT.pathname, fullPage: true });
@@ -153,7 +149,7 @@ describe('the account page in Chromium', () => {
 
     await page.locator('#tokens tr', { hasText: 'deploy-bot' }).getByRole('button', { name: 'Revoke' }).click();
     await page.locator('#tokens tr', { hasText: 'deploy-bot' }).waitFor({ state: 'detached' });
-    assert.equal((await stack.instance.request('GET', '/api/auth/me', { token })).status, 401);
+    assert.equal((await ctx.app.request('GET', '/api/auth/me', { token })).status, 401);
   });
 
   test('a state change without the X-XSRF-TOKEN header is refused with 403 csrf_mismatch', async () => {

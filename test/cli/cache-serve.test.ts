@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { REDIS_URL, register, startStack, type TestStack } from '../helpers/app.js';
+import { REDIS_URL, register, useStack } from '../helpers/app.js';
 import { freePort, isOneLineFailure, runCli, spawnCli } from './run-cli.js';
 
 async function keys(redis: Redis, pattern: string): Promise<string[]> {
@@ -17,20 +17,16 @@ async function keys(redis: Redis, pattern: string): Promise<string[]> {
 }
 
 describe('latchkey cache:clear', () => {
-  let stack: TestStack;
+  const ctx = useStack({ db: 'sqlite', cache: 'redis' });
   let redis: Redis;
-  before(async () => {
-    stack = await startStack({ db: 'sqlite', cache: 'redis' });
+  before(() => {
     redis = new Redis(REDIS_URL);
   });
-  after(async () => {
-    redis?.disconnect();
-    await stack?.close();
-  });
+  after(() => redis?.disconnect());
 
   test("drops latchkey's cached entries only; a running instance keeps working", async () => {
-    const app = stack.instance;
-    const prefix = stack.env.CACHE_PREFIX!;
+    const app = ctx.app;
+    const prefix = ctx.stack.env.CACHE_PREFIX!;
     const { token, email, password } = await register(app);
     assert.equal((await app.request('GET', '/api/auth/me', { token })).status, 200);
     // One failed login: a rate-limit counter `<prefix>rl:…` with the value 1.
@@ -47,7 +43,7 @@ describe('latchkey cache:clear', () => {
     const counters = await keys(redis, `${prefix}rl:*`);
     assert.equal(counters.length, 1);
 
-    const result = await runCli(['cache:clear'], { env: stack.env });
+    const result = await runCli(['cache:clear'], { env: ctx.stack.env });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /Cleared [1-9]\d* cached keys/);
 

@@ -2,9 +2,9 @@
 // on a non-terminal stderr) and `latchkey tokens:revoke` (by id, by email in any case, --all;
 // counts rows of both tables; a running instance rejects the revoked credentials).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Kysely } from 'kysely';
-import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { register, useStack, type TestApp } from '../helpers/app.js';
 import { freshDatabase, type DbKind } from '../helpers/databases.js';
 import { newSecret, sha256Hex } from '../../src/core/token-format.js';
 import { migrate } from '../../src/store/migrate.js';
@@ -148,25 +148,19 @@ for (const backend of [
   { db: 'sqlite', cache: 'memory' },
 ] as const) {
   describe(`latchkey tokens:revoke against a running instance (${backend.db}, ${backend.cache} cache)`, () => {
-    let stack: TestStack;
-    let app: TestApp;
-    before(async () => {
-      // Logins here must not revoke each other: the test builds several credentials per user.
-      stack = await startStack(backend, { LOGIN_REVOKES_OTHER_TOKENS: 'false' });
-      app = stack.instance;
-    });
-    after(async () => stack?.close());
+    // Logins here must not revoke each other: the test builds several credentials per user.
+    const ctx = useStack(backend, { LOGIN_REVOKES_OTHER_TOKENS: 'false' });
 
     /** A user with two live tokens, one expired token row and one session, all warm in the cache. */
     async function userWithCredentials(email: string) {
-      const { token, user, password } = await register(app, email);
-      const pat = (await app.request('POST', '/api/auth/tokens', { token, body: { name: 'pat' } })).body.token as string;
-      const cookie = await sessionOf(app, email, password);
+      const { token, user, password } = await register(ctx.app, email);
+      const pat = (await ctx.app.request('POST', '/api/auth/tokens', { token, body: { name: 'pat' } })).body.token as string;
+      const cookie = await sessionOf(ctx.app, email, password);
       const now = Date.now();
-      await insertTokens(app.latchkey.store.db, user.id, [{ name: 'expired', expiresAt: now - 5 * DAY, createdAt: now - 6 * DAY }]);
-      const me = () => app.request('GET', '/api/auth/me', { token });
-      const mePat = () => app.request('GET', '/api/auth/me', { token: pat });
-      const meSession = () => app.request('GET', '/api/auth/me', { cookies: { latchkey_session: cookie } });
+      await insertTokens(ctx.app.latchkey.store.db, user.id, [{ name: 'expired', expiresAt: now - 5 * DAY, createdAt: now - 6 * DAY }]);
+      const me = () => ctx.app.request('GET', '/api/auth/me', { token });
+      const mePat = () => ctx.app.request('GET', '/api/auth/me', { token: pat });
+      const meSession = () => ctx.app.request('GET', '/api/auth/me', { cookies: { latchkey_session: cookie } });
       for (const check of [me, mePat, meSession]) assert.equal((await check()).status, 200);
       return { user, checks: [me, mePat, meSession] };
     }
@@ -176,12 +170,12 @@ for (const backend of [
       const b = await userWithCredentials(`Revoke-B-${Date.now()}@example.com`);
       const bystander = await userWithCredentials(`bystander-${Date.now()}@example.com`);
 
-      const byId = await runCli(['tokens:revoke', `--user=${a.user.id}`], { env: stack.env });
+      const byId = await runCli(['tokens:revoke', `--user=${a.user.id}`], { env: ctx.stack.env });
       assert.equal(byId.code, 0, byId.stderr);
       assert.match(byId.stdout, new RegExp(`Revoked 3 tokens and 1 sessions of user ${a.user.id}\\b`));
       for (const check of a.checks) assert.ok(await rejectedSoon(check), 'the running instance rejects it');
 
-      const byEmail = await runCli(['tokens:revoke', '--user', b.user.email.toUpperCase()], { env: stack.env });
+      const byEmail = await runCli(['tokens:revoke', '--user', b.user.email.toUpperCase()], { env: ctx.stack.env });
       assert.equal(byEmail.code, 0, byEmail.stderr);
       assert.match(byEmail.stdout, new RegExp(`Revoked 3 tokens and 1 sessions of user ${b.user.id}\\b`));
       for (const check of b.checks) assert.ok(await rejectedSoon(check));
@@ -191,7 +185,7 @@ for (const backend of [
 
     test('an unknown user exits 1 with one line', async () => {
       for (const who of ['999999', '99999999999999999999', 'nobody@example.com']) {
-        const result = await runCli(['tokens:revoke', `--user=${who}`], { env: stack.env });
+        const result = await runCli(['tokens:revoke', `--user=${who}`], { env: ctx.stack.env });
         assert.ok(isOneLineFailure(result), result.stderr);
         assert.match(result.stderr, new RegExp(who));
       }
@@ -199,16 +193,16 @@ for (const backend of [
 
     test('--all revokes every token and session, counting both tables', async () => {
       const c = await userWithCredentials(`revoke-c-${Date.now()}@example.com`);
-      const db = app.latchkey.store.db;
+      const db = ctx.app.latchkey.store.db;
       const tokens = Number((await db.selectFrom('personal_access_tokens').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
       const sessions = Number((await db.selectFrom('latchkey_sessions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
       assert.ok(tokens >= 3 && sessions >= 1);
-      const result = await runCli(['tokens:revoke', '--all'], { env: stack.env });
+      const result = await runCli(['tokens:revoke', '--all'], { env: ctx.stack.env });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, new RegExp(`Revoked ${tokens} tokens and ${sessions} sessions`));
       for (const check of c.checks) assert.ok(await rejectedSoon(check));
-      const { token } = await register(app);
-      assert.equal((await app.request('GET', '/api/auth/me', { token })).status, 200, 'new credentials work');
+      const { token } = await register(ctx.app);
+      assert.equal((await ctx.app.request('GET', '/api/auth/me', { token })).status, 200, 'new credentials work');
     });
   });
 }

@@ -1,6 +1,7 @@
 // Starts latchkey in-process for tests (Fastify inject, no sockets) on a chosen database and
 // cache. Several instances may share one database and one Redis prefix to play a cluster.
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { parseConfig, type Config } from '../../src/config.js';
@@ -119,6 +120,39 @@ export async function startStack(backend: Backend, env: Record<string, string> =
     await database.drop();
     throw error;
   }
+}
+
+/** The stack of a useStack() call: readable from its `before` hook on, not while describe() registers. */
+export interface StackHandle {
+  readonly stack: TestStack;
+  /** The stack's first instance (`stack.instance`). */
+  readonly app: TestApp;
+}
+
+/**
+ * Gives the enclosing describe() a stack of its own: started (see startStack) in a `before` hook
+ * and closed in an `after` hook, so that suites do not each repeat that pair of hooks.
+ * Hooks run in the order they are registered: a `before` registered after this call finds the
+ * stack started, and an `after` that needs the stack still open must be registered before it.
+ */
+export function useStack(backend: Backend, env: Record<string, string> = {}): StackHandle {
+  let stack: TestStack | undefined;
+  before(async () => {
+    stack = await startStack(backend, env);
+  });
+  after(async () => stack?.close());
+  const started = (): TestStack => {
+    if (!stack) throw new Error('useStack(): the stack is not started: read it in a test or a later before() hook (or its before() hook failed)');
+    return stack;
+  };
+  return {
+    get stack() {
+      return started();
+    },
+    get app() {
+      return started().instance;
+    },
+  };
 }
 
 async function inject(app: FastifyInstance, method: string, url: string, options: RequestOptions): Promise<Reply> {

@@ -1,19 +1,15 @@
 // The seed's flows on every database and cache: register, login (revoking earlier tokens),
 // logout, me, password change, personal access tokens with abilities, verify.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { BACKENDS, register, startStack, type TestStack } from '../helpers/app.js';
+import { describe, test } from 'node:test';
+import { BACKENDS, register, useStack } from '../helpers/app.js';
 
 for (const backend of BACKENDS) {
   describe(`flows on ${backend.db} with ${backend.cache} cache`, () => {
-    let stack: TestStack;
-    before(async () => {
-      stack = await startStack(backend);
-    });
-    after(async () => stack?.close());
+    const ctx = useStack(backend);
 
     test('register returns a Sanctum-shaped token that works at once', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const reply = await app.request('POST', '/api/auth/register', { body: { email: '  Mixed.Case@Example.COM ', password: 'password-1', name: 'Ann' } });
       assert.equal(reply.status, 201);
       assert.match(reply.body.token, /^\d+\|lk_[A-Za-z0-9]{40}[0-9a-f]{8}$/);
@@ -30,7 +26,7 @@ for (const backend of BACKENDS) {
     });
 
     test('register refuses a taken email in any case', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email } = await register(app);
       const reply = await app.request('POST', '/api/auth/register', { body: { email: email.toUpperCase(), password: 'password-2' } });
       assert.equal(reply.status, 409);
@@ -38,7 +34,7 @@ for (const backend of BACKENDS) {
     });
 
     test('login revokes earlier tokens; logout revokes the presented one', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { token: first, email, password } = await register(app);
       assert.equal((await app.request('GET', '/api/auth/me', { token: first })).status, 200);
       const login = await app.request('POST', '/api/auth/login', { body: { email: email.toUpperCase(), password, device_name: 'phone' } });
@@ -55,7 +51,7 @@ for (const backend of BACKENDS) {
     });
 
     test('wrong email and wrong password get the same answer', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email } = await register(app);
       const wrongPassword = await app.request('POST', '/api/auth/login', { body: { email, password: 'nope-nope' }, headers: { 'x-forwarded-for': '1.1.1.1' } });
       const wrongEmail = await app.request('POST', '/api/auth/login', { body: { email: `x${email}`, password: 'nope-nope' } });
@@ -65,7 +61,7 @@ for (const backend of BACKENDS) {
     });
 
     test('password change revokes every token and returns a fresh one', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { token, email, password } = await register(app);
       const pat = (await app.request('POST', '/api/auth/tokens', { token, body: { name: 'ci' } })).body.token;
       const wrong = await app.request('PUT', '/api/auth/password', { token, body: { current_password: 'not it!!', password: 'brand-new-pw' } });
@@ -81,7 +77,7 @@ for (const backend of BACKENDS) {
     });
 
     test('personal access tokens: abilities, listing, deletion, verify', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { token } = await register(app);
       const created = await app.request('POST', '/api/auth/tokens', { token, body: { name: 'reader', abilities: ['posts:read'], expires_in_minutes: 10 } });
       assert.equal(created.status, 201);
@@ -110,7 +106,7 @@ for (const backend of BACKENDS) {
     });
 
     test("a user cannot delete another user's token", async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const a = await register(app);
       const b = await register(app);
       const bId = Number(b.token.split('|')[0]);
@@ -119,7 +115,7 @@ for (const backend of BACKENDS) {
     });
 
     test('login is rate limited per email and IP, even with the right password', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
       for (let i = 0; i < 5; i++) {
         assert.equal((await app.request('POST', '/api/auth/login', { body: { email, password: 'wrong-password' } })).status, 401);

@@ -6,8 +6,8 @@
 // batch timer are pushed out of the measured window so that store.queryCount() counts only
 // what requests do.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { BACKENDS, register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { describe, test } from 'node:test';
+import { BACKENDS, register, useStack, type TestApp } from '../helpers/app.js';
 
 const QUIET = { LATCHKEY_EPOCH_POLL_MS: '3600000', LATCHKEY_LAST_USED_FLUSH: '3600' };
 const TOKENS = 20;
@@ -53,32 +53,26 @@ async function lookupsFrom(app: TestApp, tier: string): Promise<number> {
 
 for (const backend of BACKENDS) {
   describe(`query count on ${backend.db} with ${backend.cache} cache`, () => {
-    let stack: TestStack;
-    let app: TestApp;
-    before(async () => {
-      stack = await startStack(backend, QUIET);
-      app = stack.instance;
-    });
-    after(async () => stack?.close());
+    const ctx = useStack(backend, QUIET);
 
     test('a warm validation performs no SQL; last_used_at is written later, in one statement', async () => {
-      const tokens = await userWithTokens(app);
-      const cold = await validateAll(app, tokens.slice(1));
+      const tokens = await userWithTokens(ctx.app);
+      const cold = await validateAll(ctx.app, tokens.slice(1));
       assert.ok(cold >= TOKENS - 1, `never-used tokens are read from the database (${cold} statements): queryCount counts`);
-      await warm(app, tokens);
+      await warm(ctx.app, tokens);
 
       let statements = 0;
-      for (let round = 0; round < ROUNDS; round++) statements += await validateAll(app, tokens);
+      for (let round = 0; round < ROUNDS; round++) statements += await validateAll(ctx.app, tokens);
       assert.equal(statements, 0, `${ROUNDS * TOKENS * 2} warm validations ran ${statements} SQL statements`);
 
       const ids = tokens.map((t) => Number(t.split('|')[0]));
-      const db = app.latchkey.store.db;
+      const db = ctx.app.latchkey.store.db;
       const unused = await db.selectFrom('personal_access_tokens').select('id').where('id', 'in', ids).where('last_used_at', 'is', null).execute();
       assert.equal(unused.length, TOKENS, 'nothing was written per request');
 
-      const before = app.latchkey.store.queryCount();
-      await app.latchkey.activity.flush();
-      assert.equal(app.latchkey.store.queryCount() - before, 1, `one UPDATE for ${TOKENS} tokens`);
+      const before = ctx.app.latchkey.store.queryCount();
+      await ctx.app.latchkey.activity.flush();
+      assert.equal(ctx.app.latchkey.store.queryCount() - before, 1, `one UPDATE for ${TOKENS} tokens`);
       const rows = await db.selectFrom('personal_access_tokens').select(['id', 'last_used_at']).where('id', 'in', ids).execute();
       assert.equal(rows.length, TOKENS);
       for (const row of rows) {
@@ -86,17 +80,17 @@ for (const backend of BACKENDS) {
         assert.ok(Math.abs(Date.parse(`${String(row.last_used_at).replace(' ', 'T')}Z`) - Date.now()) < 120_000);
       }
 
-      const idle = app.latchkey.store.queryCount();
-      await app.latchkey.activity.flush();
-      assert.equal(app.latchkey.store.queryCount(), idle, 'nothing pending, nothing written');
+      const idle = ctx.app.latchkey.store.queryCount();
+      await ctx.app.latchkey.activity.flush();
+      assert.equal(ctx.app.latchkey.store.queryCount(), idle, 'nothing pending, nothing written');
     });
 
     test('/me shows last_used_at before the batch is written, without a query', async () => {
-      const token = (await userWithTokens(app, 2)).at(-1)!;
-      await warm(app, [token]);
-      const before = app.latchkey.store.queryCount();
-      const me = await app.request('GET', '/api/auth/me', { token });
-      assert.equal(app.latchkey.store.queryCount(), before);
+      const token = (await userWithTokens(ctx.app, 2)).at(-1)!;
+      await warm(ctx.app, [token]);
+      const before = ctx.app.latchkey.store.queryCount();
+      const me = await ctx.app.request('GET', '/api/auth/me', { token });
+      assert.equal(ctx.app.latchkey.store.queryCount(), before);
       assert.ok(me.body.token.last_used_at, 'the in-memory use is shown');
     });
   });
@@ -104,30 +98,24 @@ for (const backend of BACKENDS) {
 
 for (const db of ['sqlite', 'postgres', 'mysql'] as const) {
   describe(`query count on ${db} with Redis and the in-process tier off`, () => {
-    let stack: TestStack;
-    let app: TestApp;
-    before(async () => {
-      stack = await startStack({ db, cache: 'redis' }, { ...QUIET, LATCHKEY_MEMORY_CACHE_ENTRIES: '0' });
-      app = stack.instance;
-    });
-    after(async () => stack?.close());
+    const ctx = useStack({ db, cache: 'redis' }, { ...QUIET, LATCHKEY_MEMORY_CACHE_ENTRIES: '0' });
 
     test('warm validations are served by Redis with no SQL', async () => {
-      const tokens = await userWithTokens(app);
-      await warm(app, tokens);
-      const fromRedis = await lookupsFrom(app, 'redis');
-      const fromMemory = await lookupsFrom(app, 'memory');
+      const tokens = await userWithTokens(ctx.app);
+      await warm(ctx.app, tokens);
+      const fromRedis = await lookupsFrom(ctx.app, 'redis');
+      const fromMemory = await lookupsFrom(ctx.app, 'memory');
       let statements = 0;
-      for (let round = 0; round < ROUNDS; round++) statements += await validateAll(app, tokens);
+      for (let round = 0; round < ROUNDS; round++) statements += await validateAll(ctx.app, tokens);
       assert.equal(statements, 0);
-      assert.equal((await lookupsFrom(app, 'redis')) - fromRedis, ROUNDS * TOKENS * 2, 'every lookup was answered by Redis');
-      assert.equal(await lookupsFrom(app, 'memory'), fromMemory, 'the in-process tier is off');
+      assert.equal((await lookupsFrom(ctx.app, 'redis')) - fromRedis, ROUNDS * TOKENS * 2, 'every lookup was answered by Redis');
+      assert.equal(await lookupsFrom(ctx.app, 'memory'), fromMemory, 'the in-process tier is off');
     });
 
     test('another instance on the same Redis validates with no SQL at all, even cold', async () => {
-      const tokens = await userWithTokens(app, 5);
-      await warm(app, tokens);
-      const other = await stack.another();
+      const tokens = await userWithTokens(ctx.app, 5);
+      await warm(ctx.app, tokens);
+      const other = await ctx.stack.another();
       const before = other.latchkey.store.queryCount();
       for (const token of tokens) assert.equal((await other.request('GET', '/api/auth/me', { token })).status, 200);
       assert.equal(other.latchkey.store.queryCount() - before, 0);

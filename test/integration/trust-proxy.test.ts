@@ -2,8 +2,8 @@
 // the socket's unless latchkey is told to trust a proxy; then it comes from X-Forwarded-For.
 // Requests come from 127.0.0.1 (Fastify inject's socket address).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { describe, test } from 'node:test';
+import { register, useStack, type TestApp } from '../helpers/app.js';
 
 const LIMIT = 5;
 
@@ -20,14 +20,10 @@ const login = (app: TestApp, email: string, password: string, xff?: string) =>
 
 for (const cache of ['memory', 'redis'] as const) {
   describe(`TRUST_PROXY=false (the default) with ${cache} cache`, () => {
-    let stack: TestStack;
-    before(async () => {
-      stack = await startStack({ db: 'sqlite', cache });
-    });
-    after(async () => stack?.close());
+    const ctx = useStack({ db: 'sqlite', cache });
 
     test('X-Forwarded-For is ignored: changing it does not escape the limit', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
       await failLogins(app, email, (i) => `203.0.113.${i + 1}`);
       for (const xff of ['198.51.100.7', '10.0.0.1, 198.51.100.8', undefined]) {
@@ -37,7 +33,7 @@ for (const cache of ['memory', 'redis'] as const) {
     });
 
     test('the session records the socket address, not X-Forwarded-For', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
       const csrf = await app.request('GET', '/api/auth/csrf-cookie');
       const xsrf = csrf.cookies['XSRF-TOKEN']!;
@@ -53,14 +49,10 @@ for (const cache of ['memory', 'redis'] as const) {
   });
 
   describe(`TRUST_PROXY=true with ${cache} cache`, () => {
-    let stack: TestStack;
-    before(async () => {
-      stack = await startStack({ db: 'sqlite', cache }, { TRUST_PROXY: 'true' });
-    });
-    after(async () => stack?.close());
+    const ctx = useStack({ db: 'sqlite', cache }, { TRUST_PROXY: 'true' });
 
     test('the client IP comes from X-Forwarded-For: each address has its own counter', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
       await failLogins(app, email, () => '203.0.113.9');
       assert.equal((await login(app, email, password, '203.0.113.9')).status, 429, 'the limited address stays limited');
@@ -72,12 +64,10 @@ for (const cache of ['memory', 'redis'] as const) {
 }
 
 describe('TRUST_PROXY as a list of proxy addresses', () => {
-  let stack: TestStack;
-  after(async () => stack?.close());
+  const ctx = useStack({ db: 'sqlite', cache: 'memory' }, { TRUST_PROXY: '127.0.0.1/32, 10.0.0.0/8' });
 
   test('a trusted proxy (the socket, 127.0.0.1) passes on the client from X-Forwarded-For', async () => {
-    stack = await startStack({ db: 'sqlite', cache: 'memory' }, { TRUST_PROXY: '127.0.0.1/32, 10.0.0.0/8' });
-    const app = stack.instance;
+    const app = ctx.app;
     const { email, password } = await register(app);
     // 10.0.0.5 is a trusted proxy too, so the client is the address before it.
     await failLogins(app, email, () => '203.0.113.20, 10.0.0.5');
@@ -86,7 +76,7 @@ describe('TRUST_PROXY as a list of proxy addresses', () => {
   });
 
   test('an untrusted socket address is the client, whatever X-Forwarded-For says', async () => {
-    const other = await stack.another({ TRUST_PROXY: '10.0.0.0/8' });
+    const other = await ctx.stack.another({ TRUST_PROXY: '10.0.0.0/8' });
     const { email, password } = await register(other);
     await failLogins(other, email, (i) => `203.0.113.${30 + i}`);
     assert.equal((await login(other, email, password, '198.51.100.30')).status, 429);

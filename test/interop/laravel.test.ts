@@ -5,8 +5,8 @@
 // PHP must be installed (.ci/run installs php-cli); a missing `php` fails these tests.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
-import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { describe, test } from 'node:test';
+import { register, useStack, type TestApp } from '../helpers/app.js';
 import { DB_KINDS } from '../helpers/databases.js';
 import { toSqlTime } from '../../src/store/time.js';
 
@@ -91,13 +91,7 @@ describe('PHP is installed', () => {
 
 for (const db of DB_KINDS) {
   describe(`Laravel interop on ${db}`, () => {
-    let stack: TestStack;
-    let app: TestApp;
-    before(async () => {
-      stack = await startStack({ db, cache: 'memory' });
-      app = stack.instance;
-    });
-    after(async () => stack?.close());
+    const ctx = useStack({ db, cache: 'memory' });
 
     test("a user with PHP's password_hash logs in through latchkey; PHP verifies the rehash latchkey wrote", async () => {
       const password = 'laravel-wrote-this-ä';
@@ -105,23 +99,23 @@ for (const db of DB_KINDS) {
       assert.match(phpHash, /^\$2y\$10\$[./A-Za-z0-9]{53}$/);
       const email = `Taylor.${Date.now()}@Laravel.com`;
       const at = toSqlTime(Date.now());
-      await app.latchkey.store.db
+      await ctx.app.latchkey.store.db
         .insertInto('users')
         .values({ name: 'Taylor', email, password: phpHash, email_verified_at: null, remember_token: null, created_at: at, updated_at: at })
         .execute();
 
-      const login = await app.request('POST', '/api/auth/login', { body: { email: email.toLowerCase(), password } });
+      const login = await ctx.app.request('POST', '/api/auth/login', { body: { email: email.toLowerCase(), password } });
       assert.equal(login.status, 200, JSON.stringify(login.body));
       assert.equal(login.body.user.email, email);
 
-      const row = await app.latchkey.store.db.selectFrom('users').select('password').where('id', '=', login.body.user.id).executeTakeFirstOrThrow();
+      const row = await ctx.app.latchkey.store.db.selectFrom('users').select('password').where('id', '=', login.body.user.id).executeTakeFirstOrThrow();
       assert.match(row.password, /^\$2y\$04\$/, 'rehashed to BCRYPT_ROUNDS on login');
       assert.equal(await php(PHP_PASSWORD_VERIFY, { password, hash: row.password }), 'valid');
     });
 
     test("PHP's password_verify accepts the $2y$ hash latchkey wrote at registration", async () => {
-      const { user, password } = await register(app, `hash.${Date.now()}@example.com`, 'pässword-from-latchkey');
-      const { password: hash } = await app.latchkey.store.db.selectFrom('users').select('password').where('id', '=', user.id).executeTakeFirstOrThrow();
+      const { user, password } = await register(ctx.app, `hash.${Date.now()}@example.com`, 'pässword-from-latchkey');
+      const { password: hash } = await ctx.app.latchkey.store.db.selectFrom('users').select('password').where('id', '=', user.id).executeTakeFirstOrThrow();
       assert.match(hash, /^\$2y\$/);
       assert.equal(await php(PHP_PASSWORD_VERIFY, { password, hash }), 'valid');
       assert.equal(await php(PHP_PASSWORD_VERIFY, { password: `${password}x`, hash }), 'invalid');
@@ -129,10 +123,10 @@ for (const db of DB_KINDS) {
 
     for (const prefix of ['', 'lk_']) {
       test(`a token created the Sanctum way in PHP (token_prefix "${prefix}") works in latchkey`, async () => {
-        const { user } = await register(app);
+        const { user } = await register(ctx.app);
         const made = JSON.parse(await php(PHP_SANCTUM_CREATE_TOKEN, { prefix, abilities: ['posts:read'] })) as { plain: string; token: string; abilities: string };
         const now = toSqlTime(Date.now());
-        await app.latchkey.store.db
+        await ctx.app.latchkey.store.db
           .insertInto('personal_access_tokens')
           .values({
             tokenable_type: 'App\\Models\\User',
@@ -146,24 +140,24 @@ for (const db of DB_KINDS) {
             updated_at: now,
           })
           .execute();
-        const { id } = await app.latchkey.store.db.selectFrom('personal_access_tokens').select('id').where('token', '=', made.token).executeTakeFirstOrThrow();
+        const { id } = await ctx.app.latchkey.store.db.selectFrom('personal_access_tokens').select('id').where('token', '=', made.token).executeTakeFirstOrThrow();
 
-        const me = await app.request('GET', '/api/auth/me', { token: `${id}|${made.plain}` });
+        const me = await ctx.app.request('GET', '/api/auth/me', { token: `${id}|${made.plain}` });
         assert.equal(me.status, 200, JSON.stringify(me.body));
         assert.equal(me.body.user.id, user.id);
         assert.equal(me.body.token.id, Number(id));
         assert.deepEqual(me.body.token.abilities, ['posts:read']);
-        assert.equal((await app.request('GET', '/api/auth/verify?ability=posts:read', { token: `${id}|${made.plain}` })).status, 200);
-        assert.equal((await app.request('GET', '/api/auth/verify?ability=posts:write', { token: `${id}|${made.plain}` })).status, 403);
-        assert.equal((await app.request('GET', '/api/auth/me', { token: made.plain })).status, 200, 'the bare secret too, as Sanctum');
+        assert.equal((await ctx.app.request('GET', '/api/auth/verify?ability=posts:read', { token: `${id}|${made.plain}` })).status, 200);
+        assert.equal((await ctx.app.request('GET', '/api/auth/verify?ability=posts:write', { token: `${id}|${made.plain}` })).status, 403);
+        assert.equal((await ctx.app.request('GET', '/api/auth/me', { token: made.plain })).status, 200, 'the bare secret too, as Sanctum');
       });
     }
 
     test("a token latchkey issued is accepted by Sanctum 4's findToken, with the columns Laravel expects", async () => {
-      const { token, user } = await register(app);
-      const limited = await app.request('POST', '/api/auth/tokens', { token, body: { name: 'ci', abilities: ['deploy', 'read'], expires_in_minutes: 60 } });
+      const { token, user } = await register(ctx.app);
+      const limited = await ctx.app.request('POST', '/api/auth/tokens', { token, body: { name: 'ci', abilities: ['deploy', 'read'], expires_in_minutes: 60 } });
       assert.equal(limited.status, 201);
-      const rows = await tokenRows(app);
+      const rows = await tokenRows(ctx.app);
       const check = async (presented: string, ability = 'read') => JSON.parse(await php(PHP_SANCTUM_FIND_TOKEN, { rows, token: presented, ability }));
 
       const full = await check(token);

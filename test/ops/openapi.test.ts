@@ -1,8 +1,8 @@
 // GET /openapi.json describes every route of API.md §3 and §4 (and nothing private); GET /docs
 // renders it from assets served by latchkey itself, with no URL to another host.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { before, describe, test } from 'node:test';
+import { register, useStack } from '../helpers/app.js';
 
 /** API.md §3 and §4, in OpenAPI path syntax. */
 const CONTRACT: [method: string, path: string][] = [
@@ -29,17 +29,13 @@ const CONTRACT: [method: string, path: string][] = [
 const SECTION_3_API = CONTRACT.slice(0, 9);
 
 describe('OpenAPI description and reference page', () => {
-  let stack: TestStack;
-  let app: TestApp;
+  const ctx = useStack({ db: 'sqlite', cache: 'memory' });
   let spec: any;
   before(async () => {
-    stack = await startStack({ db: 'sqlite', cache: 'memory' });
-    app = stack.instance;
-    const reply = await app.request('GET', '/openapi.json');
+    const reply = await ctx.app.request('GET', '/openapi.json');
     assert.equal(reply.status, 200);
     spec = reply.body;
   });
-  after(async () => stack?.close());
 
   test('is OpenAPI 3 and lists exactly the routes of API.md §3 and §4', () => {
     assert.match(spec.openapi, /^3\./);
@@ -69,17 +65,17 @@ describe('OpenAPI description and reference page', () => {
   });
 
   test('request bodies are documented, not validated by Fastify: the core still answers 422 field by field', async () => {
-    const reply = await app.request('POST', '/api/auth/register', { body: { email: 42, password: ['x'] } });
+    const reply = await ctx.app.request('POST', '/api/auth/register', { body: { email: 42, password: ['x'] } });
     assert.equal(reply.status, 422);
     assert.equal(reply.body.error.code, 'validation_failed');
     assert.ok(reply.body.error.fields.email && reply.body.error.fields.password);
-    const { token } = await register(app);
-    const notAnId = await app.request('DELETE', '/api/auth/tokens/abc', { token });
+    const { token } = await register(ctx.app);
+    const notAnId = await ctx.app.request('DELETE', '/api/auth/tokens/abc', { token });
     assert.equal(notAnId.status, 404, 'the documented path parameter is not validated into a 400');
   });
 
   test('/docs is an HTML page whose assets are all served by latchkey', async () => {
-    const docs = await app.request('GET', '/docs');
+    const docs = await ctx.app.request('GET', '/docs');
     assert.equal(docs.status, 200);
     assert.match(String(docs.headers['content-type']), /^text\/html/);
     const html = docs.body as string;
@@ -88,10 +84,10 @@ describe('OpenAPI description and reference page', () => {
     assert.ok(assets.length >= 4);
     for (const asset of assets) {
       assert.ok(asset.startsWith('/docs/'), `${asset} is local`);
-      const reply = await app.request('GET', asset);
+      const reply = await ctx.app.request('GET', asset);
       assert.equal(reply.status, 200, `${asset} is served`);
     }
-    const initializer = (await app.request('GET', '/docs/static/swagger-initializer.js')).body as string;
+    const initializer = (await ctx.app.request('GET', '/docs/static/swagger-initializer.js')).body as string;
     // (A comment in it cites a Stack Overflow answer; no string in it names another host.)
     assert.equal(/['"`]https?:\/\//.test(initializer), false, 'the page loads its spec from latchkey, with no validator badge');
     assert.match(initializer, /validatorUrl: null/);

@@ -3,19 +3,16 @@
 // logs how many rows it deleted and how long it took.
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
 import { PRUNE_BATCH_SIZE } from '../../src/core/prune.js';
 import { PruneScheduler } from '../../src/scheduler.js';
 import { USER_MODEL } from '../../src/store/schema.js';
 import { toSqlTime } from '../../src/store/time.js';
-import { register, startStack, type Backend, type TestApp, type TestStack } from '../helpers/app.js';
-
-let stack: TestStack; // the suite running now (suites run one after another)
-let second: TestApp;
+import { register, useStack, type Backend, type TestApp } from '../helpers/app.js';
 
 /** Writes `count` tokens that expired two days ago (past PRUNE_HOURS=24) for a user. */
-async function insertExpiredTokens(userId: number, count: number): Promise<void> {
+async function insertExpiredTokens(app: TestApp, userId: number, count: number): Promise<void> {
   const longAgo = toSqlTime(Date.now() - 48 * 3_600_000);
   const rows = Array.from({ length: count }, (_, i) => ({
     tokenable_type: USER_MODEL,
@@ -27,12 +24,12 @@ async function insertExpiredTokens(userId: number, count: number): Promise<void>
     created_at: longAgo,
     updated_at: longAgo,
   }));
-  const { db } = stack.instance.latchkey.store;
+  const { db } = app.latchkey.store;
   for (let i = 0; i < rows.length; i += 500) await db.insertInto('personal_access_tokens').values(rows.slice(i, i + 500)).execute();
 }
 
-async function tokenCount(userId: number): Promise<number> {
-  const row = await stack.instance.latchkey.store.db
+async function tokenCount(app: TestApp, userId: number): Promise<number> {
+  const row = await app.latchkey.store.db
     .selectFrom('personal_access_tokens')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('tokenable_id', '=', userId)
@@ -68,26 +65,26 @@ const backends: Backend[] = [
 
 for (const backend of backends) {
   describe(`scheduled prune on ${backend.db}`, () => {
+    const ctx = useStack(backend);
+    let second: TestApp;
     before(async () => {
-      stack = await startStack(backend);
-      second = await stack.another();
+      second = await ctx.stack.another();
     });
-    after(async () => stack?.close());
 
     test('two instances ticking at the same moment: exactly one prunes, in batches, and logs it', async () => {
-      const { token, user } = await register(stack.instance);
+      const { token, user } = await register(ctx.app);
       const expired = PRUNE_BATCH_SIZE * 2 + 17; // three batches
-      await insertExpiredTokens(user.id, expired);
-      assert.equal(await tokenCount(user.id), expired + 1);
+      await insertExpiredTokens(ctx.app, user.id, expired);
+      assert.equal(await tokenCount(ctx.app, user.id), expired + 1);
 
-      const a = schedulerOf(stack.instance);
+      const a = schedulerOf(ctx.app);
       const b = schedulerOf(second);
       const tick = new Date('2030-01-01T02:00:00.250Z');
       const [ranA, ranB] = await Promise.all([a.scheduler.tick(tick), b.scheduler.tick(new Date(tick.getTime() + 30_000))]);
 
       assert.equal(Number(ranA) + Number(ranB), 1, 'exactly one instance pruned');
-      assert.equal(await tokenCount(user.id), 1, 'every expired token is gone; the live one stays');
-      assert.equal((await stack.instance.request('GET', '/api/auth/me', { token })).status, 200);
+      assert.equal(await tokenCount(ctx.app, user.id), 1, 'every expired token is gone; the live one stays');
+      assert.equal((await ctx.app.request('GET', '/api/auth/me', { token })).status, 200);
 
       const winner = ranA ? a : b;
       const done = winner.lines.find((l) => l.event === 'prune_done');
@@ -95,15 +92,15 @@ for (const backend of backends) {
       assert.equal(done.tokens, expired);
       assert.equal(typeof done.ms, 'number');
       assert.equal((ranA ? b : a).lines.find((l) => l.event === 'prune_done'), undefined);
-      assert.equal((await pruneRuns(stack.instance, 'done')) + (await pruneRuns(second, 'done')), 1);
-      assert.equal((await pruneRuns(stack.instance, 'skipped')) + (await pruneRuns(second, 'skipped')), 1);
+      assert.equal((await pruneRuns(ctx.app, 'done')) + (await pruneRuns(second, 'done')), 1);
+      assert.equal((await pruneRuns(ctx.app, 'skipped')) + (await pruneRuns(second, 'skipped')), 1);
 
       // The next tick is another lease: it prunes again (once).
-      await insertExpiredTokens(user.id, 5);
+      await insertExpiredTokens(ctx.app, user.id, 5);
       const next = new Date(tick.getTime() + 86_400_000);
       const again = await Promise.all([a.scheduler.tick(next), b.scheduler.tick(next)]);
       assert.equal(again.filter(Boolean).length, 1);
-      assert.equal(await tokenCount(user.id), 1);
+      assert.equal(await tokenCount(ctx.app, user.id), 1);
     });
   });
 }

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { decodeEntry } from '../../src/cache/entry.js';
-import { REDIS_URL, register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { REDIS_URL, register, useStack, type TestApp } from '../helpers/app.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { mintTokens, POLL_MARGIN_MS, rawRedis, status, tokenKey, waitUntil, WINDOW_MS } from './support.js';
 
@@ -38,7 +38,7 @@ async function acceptedFrom(app: TestApp, token: string, from: number, until: nu
 }
 
 describe('forced races: postgres, redis, instances behind proxies', () => {
-  let stack: TestStack;
+  const ctx = useStack({ db: 'postgres', cache: 'redis' });
   let A: TestApp; // direct to Redis
   let B: TestApp; // the observer, through proxyB
   let R: TestApp; // a revoker that can be cut off from Redis, through proxyR
@@ -46,22 +46,20 @@ describe('forced races: postgres, redis, instances behind proxies', () => {
   let proxyR: TcpProxy;
   let redis: Redis;
   let master: { token: string; user: { id: number } };
-  const key = (token: string) => stack.env.CACHE_PREFIX + tokenKey(token);
+  const key = (token: string) => ctx.stack.env.CACHE_PREFIX + tokenKey(token);
 
   before(async () => {
     const port = Number(new URL(REDIS_URL).port || 6379);
     proxyB = await TcpProxy.start({ port });
     proxyR = await TcpProxy.start({ port });
-    stack = await startStack({ db: 'postgres', cache: 'redis' });
-    A = stack.instance;
-    B = await stack.another({ REDIS_URL: `redis://127.0.0.1:${proxyB.port}` });
-    R = await stack.another({ REDIS_URL: `redis://127.0.0.1:${proxyR.port}` });
+    A = ctx.app;
+    B = await ctx.stack.another({ REDIS_URL: `redis://127.0.0.1:${proxyB.port}` });
+    R = await ctx.stack.another({ REDIS_URL: `redis://127.0.0.1:${proxyR.port}` });
     redis = rawRedis(REDIS_URL);
     master = await register(A);
   });
   after(async () => {
     redis?.disconnect();
-    await stack?.close();
     await proxyB?.close();
     await proxyR?.close();
   });

@@ -3,7 +3,7 @@
 // bookkeeping every race shares. Call useRaceStack() inside a describe().
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
-import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { register, useStack, type TestApp, type TestStack } from '../helpers/app.js';
 import { mintTokens, raceRevocation, status, summarise, WINDOW_MS, type RaceOutcome } from './support.js';
 
 export const LANES = 16;
@@ -27,18 +27,19 @@ export function useRaceStack(): RaceStack {
   const lastAccepts: number[] = [];
   let races = 0;
   const s = {} as RaceStack;
-  before(async () => {
-    s.stack = await startStack({ db: 'postgres', cache: 'redis' });
-    s.A = s.stack.instance;
-    s.B = await s.stack.another();
-    s.C = await s.stack.another();
-  });
+  // Registered before useStack() so that it runs before the stack is closed.
   after(async () => {
     if (!s.stack) return;
     const count = async (app: TestApp, metric: 'fallbacks' | 'epochBumps') => (await app.latchkey.metrics[metric].get()).values[0]?.value ?? 0;
     console.log(`# ${races} races; last acceptance on the observer relative to the revocation's return: ${summarise(lastAccepts)}`);
     console.log(`# epoch changes seen by B: ${await count(s.B, 'epochBumps')}; Redis fallbacks on A: ${await count(s.A, 'fallbacks')}`);
-    await s.stack.close();
+  });
+  const ctx = useStack({ db: 'postgres', cache: 'redis' });
+  before(async () => {
+    s.stack = ctx.stack;
+    s.A = ctx.app;
+    s.B = await ctx.stack.another();
+    s.C = await ctx.stack.another();
   });
   s.judge = (outcome, what) => {
     races++;

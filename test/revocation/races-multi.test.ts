@@ -3,11 +3,11 @@
 // and the real CLI command), ~1,500 tokens; expiry to the millisecond; and the CLI reaching a
 // server without Redis through the epoch.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { tokensRevoke } from '../../src/cli/commands.js';
-import { parseConfig, type Config } from '../../src/config.js';
+import { parseConfig } from '../../src/config.js';
 import { toSqlTime } from '../../src/store/time.js';
-import { register, startStack, testEnv, type TestStack } from '../helpers/app.js';
+import { register, testEnv, useStack } from '../helpers/app.js';
 import { LANES, useRaceStack } from './race-stack.js';
 import { inLanes, mintTokens, POLL_MARGIN_MS, raceRevocation, status, summarise, tokenId, WINDOW_MS } from './support.js';
 
@@ -63,7 +63,7 @@ describe('revocation races, many tokens each: postgres, redis, three instances',
         viaCli ? 'CLI tokens:revoke' : 'tokens:revoke core calls',
         tokens,
         async () => {
-          if (viaCli) await revokeUserQuietly(cliConfig, userId);
+          if (viaCli) await tokensRevoke(cliConfig, { user: String(userId) });
           else await r.C.latchkey.cache.forget(await r.C.latchkey.store.revokeUser(userId));
         },
         viaCli ? r.A : r.C,
@@ -98,15 +98,11 @@ describe('revocation races, many tokens each: postgres, redis, three instances',
 });
 
 describe('revocation without Redis: the CLI reaches a running server through the epoch', () => {
-  let stack: TestStack;
-  before(async () => {
-    stack = await startStack({ db: 'postgres', cache: 'memory' });
-  });
-  after(async () => stack?.close());
+  const ctx = useStack({ db: 'postgres', cache: 'memory' });
 
   test('tokens:revoke from the command line: the server rejects within the poll window, 10 rounds', async () => {
-    const server = stack.instance;
-    const config = parseConfig(testEnv(stack.env));
+    const server = ctx.app;
+    const config = parseConfig(testEnv(ctx.stack.env));
     const lastAccepts: number[] = [];
     for (let round = 0; round < 10; round++) {
       const { token, user } = await register(server);
@@ -117,7 +113,7 @@ describe('revocation without Redis: the CLI reaches a running server through the
         tokens: [token],
         windowMs: WINDOW_MS + POLL_MARGIN_MS,
         revoke: async () => {
-          await revokeUserQuietly(config, user.id);
+          await tokensRevoke(config, { user: String(user.id) });
           // The "revoker rejects at once" check runs on the server right after: give it the poll.
           await new Promise((r) => setTimeout(r, WINDOW_MS));
         },
@@ -128,14 +124,3 @@ describe('revocation without Redis: the CLI reaches a running server through the
     console.log(`# memory cache, CLI revocation: last acceptance after the CLI returned: ${summarise(lastAccepts)}`);
   });
 });
-
-/** `latchkey tokens:revoke --user=<id>`, in-process, without its line on standard output. */
-async function revokeUserQuietly(config: Config, userId: number): Promise<void> {
-  const write = process.stdout.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  try {
-    await tokensRevoke(config, { user: String(userId) });
-  } finally {
-    process.stdout.write = write;
-  }
-}

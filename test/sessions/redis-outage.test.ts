@@ -3,7 +3,7 @@
 // refused by an instance that still has Redis (and the session cached there).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { register, startInstance, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { register, startInstance, useStack, type TestApp } from '../helpers/app.js';
 import { freePort } from '../helpers/ports.js';
 import type { DbKind } from '../helpers/databases.js';
 import { Device, SESSION_COOKIE, eventually, signIn } from './helpers.js';
@@ -22,17 +22,14 @@ const refusedSoon = (app: TestApp, device: Device) => eventually(async () => (aw
 
 for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
   describe(`sessions without Redis on ${db}`, () => {
-    let stack: TestStack;
     let withRedis: TestApp;
     let cut: TestApp;
+    // Registered before useStack() so that `cut` is closed before the stack drops its database.
+    after(async () => cut?.close());
+    const ctx = useStack({ db, cache: 'redis' }, { LOGIN_REVOKES_OTHER_TOKENS: 'false' });
     before(async () => {
-      stack = await startStack({ db, cache: 'redis' }, { LOGIN_REVOKES_OTHER_TOKENS: 'false' });
-      withRedis = stack.instance;
-      cut = await instanceWithoutRedis(stack.env);
-    });
-    after(async () => {
-      await cut?.close();
-      await stack?.close();
+      withRedis = ctx.app;
+      cut = await instanceWithoutRedis(ctx.stack.env);
     });
 
     test('an instance cut off from Redis validates, issues, lists and ends sessions from the database', async () => {

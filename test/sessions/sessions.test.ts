@@ -5,8 +5,8 @@
 // cli-revoke.test.ts).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, test } from 'node:test';
-import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
+import { before, describe, test } from 'node:test';
+import { register, useStack, type TestApp } from '../helpers/app.js';
 import type { DbKind } from '../helpers/databases.js';
 import { fromSqlTime, toSqlTime } from '../../src/store/time.js';
 import { Device, SESSION_COOKIE, XSRF_COOKIE, eventually, sessionLogin, setCookie, signIn, xsrfToken } from './helpers.js';
@@ -22,17 +22,15 @@ const refusedSoon = (app: TestApp, device: Device) => eventually(async () => (aw
 
 for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
   describe(`cookie sessions on ${db} with Redis`, () => {
-    let stack: TestStack;
+    const ctx = useStack({ db, cache: 'redis' });
     /** A second instance on the same database and Redis, where logins do not revoke (several devices). */
     let multi: TestApp;
     before(async () => {
-      stack = await startStack({ db, cache: 'redis' });
-      multi = await stack.another({ LOGIN_REVOKES_OTHER_TOKENS: 'false' });
+      multi = await ctx.stack.another({ LOGIN_REVOKES_OTHER_TOKENS: 'false' });
     });
-    after(async () => stack?.close());
 
     test('csrf-cookie sets XSRF-TOKEN readable by scripts; the session cookie is HttpOnly, SameSite=Lax, Path=/', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const csrf = await app.request('GET', '/api/auth/csrf-cookie');
       assert.equal(csrf.status, 204);
       const xsrf = setCookie(csrf, XSRF_COOKIE)!;
@@ -57,7 +55,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     });
 
     test('login CSRF: a session login without a matching X-XSRF-TOKEN is refused and sets no cookie', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
       const xsrf = await xsrfToken(app);
       const attempts = [
@@ -85,7 +83,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     });
 
     test('no fixation: every login and password change issues a new id; a value set before login is never accepted', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
       const planted = randomBytes(20).toString('hex'); // well-formed, but never issued
       const { reply } = await sessionLogin(app, { email, password }, { cookies: { [SESSION_COOKIE]: planted } });
@@ -113,7 +111,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     });
 
     test('the cookie is accepted wherever a bearer token is: /me, /verify, /tokens, /sessions', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password, user } = await register(app);
       const device = await signIn(app, { email, password });
       const me = await app.request('GET', '/api/auth/me', device.read());
@@ -221,7 +219,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
 
     test("DELETE /sessions/{id} ends one device at once, on every instance; 404 unless it is the user's", async () => {
       const app = multi;
-      const observer = stack.instance; // another instance that has the sessions cached
+      const observer = ctx.app; // another instance that has the sessions cached
       const { email, password } = await register(app);
       const laptop = await signIn(app, { email, password }, { userAgent: LAPTOP });
       const phone = await signIn(app, { email, password }, { userAgent: PHONE });
@@ -252,7 +250,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     });
 
     test('sign-out: DELETE /session and POST /logout end the session and clear the cookie', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
       for (const [method, url] of [
         ['DELETE', '/api/auth/session'],
@@ -270,7 +268,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     });
 
     test('password change and a revoking login end every session; a login that does not revoke keeps them', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password, token } = await register(app);
       const laptop = await signIn(multi, { email, password });
       const phone = await signIn(multi, { email, password });
@@ -306,9 +304,9 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     });
 
     test('session login shares the login rate limit', async () => {
-      const app = stack.instance;
+      const app = ctx.app;
       const { email, password } = await register(app);
-      const limit = stack.instance.config.loginRateLimit;
+      const limit = ctx.app.config.loginRateLimit;
       for (let i = 0; i < limit; i++) {
         const failed = i % 2 === 0 ? await app.request('POST', '/api/auth/login', { body: { email, password: 'wrong-wrong' } }) : (await sessionLogin(app, { email, password: 'wrong-wrong' })).reply;
         assert.equal(failed.status, 401);
@@ -324,8 +322,8 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     test('idle expiry after SESSION_LIFETIME: idle time counts, not age; a cached session is re-read within CACHE_TTL', async () => {
       // A one-minute lifetime and a one-second cache; time passes by rewriting the row's times.
       const short = { SESSION_LIFETIME: '1', CACHE_TTL: '1' };
-      const app = await stack.another(short);
-      const reader = await stack.another(short); // an instance that has seen no use of the sessions
+      const app = await ctx.stack.another(short);
+      const reader = await ctx.stack.another(short); // an instance that has seen no use of the sessions
       const database = app.latchkey.store.db;
       const setTimes = (id: number, lastActive: number, created = lastActive) =>
         database.updateTable('latchkey_sessions').set({ last_active_at: toSqlTime(lastActive), created_at: toSqlTime(created) }).where('id', '=', id).execute();
@@ -360,7 +358,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
     test('a warm session validates with no SQL, from the in-process tier and from Redis alone', async () => {
       // The epoch poll and the activity flush are pushed out of the measured window.
       const quiet = { LATCHKEY_EPOCH_POLL_MS: '3600000', LATCHKEY_LAST_USED_FLUSH: '3600' };
-      for (const app of [await stack.another(quiet), await stack.another({ ...quiet, LATCHKEY_MEMORY_CACHE_ENTRIES: '0' })]) {
+      for (const app of [await ctx.stack.another(quiet), await ctx.stack.another({ ...quiet, LATCHKEY_MEMORY_CACHE_ENTRIES: '0' })]) {
         const { email, password } = await register(app);
         const device = await signIn(app, { email, password });
         const validate = async () => {
@@ -379,7 +377,7 @@ for (const db of ['sqlite', 'postgres', 'mysql'] as DbKind[]) {
 
     // Cookie attributes do not depend on the database: checked once.
     if (db === 'sqlite') test('SESSION_SECURE_COOKIE=true marks both cookies Secure', async () => {
-      const app = await stack.another({ SESSION_SECURE_COOKIE: 'true' });
+      const app = await ctx.stack.another({ SESSION_SECURE_COOKIE: 'true' });
       const csrf = await app.request('GET', '/api/auth/csrf-cookie');
       assert.ok(setCookie(csrf, XSRF_COOKIE)!.attributes.has('secure'));
       const { email, password } = await register(app);
