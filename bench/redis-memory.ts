@@ -4,7 +4,7 @@
 // script does). Run alone with `npx tsx bench/redis-memory.ts [count]`; `npm run bench` runs it too.
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { encodeEntry, TOMBSTONE, type CacheEntry } from '../src/cache/entry.js';
+import { cacheEntry, encodeEntry, TOMBSTONE, type CacheEntry } from '../src/cache/entry.js';
 import { info, startPrivateRedis } from './lib/redis-server.js';
 
 const PREFIX = 'latchkey:';
@@ -27,23 +27,27 @@ function hex64(): string {
 /** A token entry as latchkey caches it: a typical user and a login token with an expiry. */
 function tokenEntry(i: number, now: number): CacheEntry {
   const userId = 1_000_000 + i;
-  return {
-    token: { id: 5_000_000 + i, userId, name: 'auth_token', abilities: ['*'], createdAt: now - 86_400_000, lastUsedAt: now - 60_000, expiresAt: now + 29 * 86_400_000 },
-    user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000 },
-    verifiedAt: now,
-    epoch: 3,
-  };
+  return cacheEntry(
+    {
+      token: { id: 5_000_000 + i, userId, name: 'auth_token', abilities: ['*'], createdAt: now - 86_400_000, lastUsedAt: now - 60_000, expiresAt: now + 29 * 86_400_000 },
+      user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000 },
+    },
+    now,
+    3,
+  );
 }
 
 /** A cookie session entry: the same user plus the login's IP and a common browser user agent. */
 function sessionEntry(i: number, now: number): CacheEntry {
   const userId = 1_000_000 + i;
-  return {
-    session: { id: 7_000_000 + i, userId, ip: `203.0.${(i >> 8) & 255}.${i & 255}`, userAgent: CHROME_UA, createdAt: now - 3_600_000, lastActiveAt: now - 60_000 },
-    user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000 },
-    verifiedAt: now,
-    epoch: 3,
-  };
+  return cacheEntry(
+    {
+      session: { id: 7_000_000 + i, userId, ip: `203.0.${(i >> 8) & 255}.${i & 255}`, userAgent: CHROME_UA, createdAt: now - 3_600_000, lastActiveAt: now - 60_000 },
+      user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000 },
+    },
+    now,
+    3,
+  );
 }
 
 export async function measureRedisMemory(count: number): Promise<MemoryFigures> {

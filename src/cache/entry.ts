@@ -1,7 +1,7 @@
 // What the caches hold for one token or session: the records needed to answer /me and
 // /verify without the database, stamped with when they were read from it and under which
 // cache epoch (see docs/revocation.md).
-import type { SessionRecord, TokenRecord, User } from '../core/types.js';
+import { ALL_ABILITIES, type AuthContext, type SessionRecord, type TokenRecord, type User } from '../core/types.js';
 
 export type CredentialKind = 't' | 's';
 
@@ -11,7 +11,8 @@ export interface Credential {
   session?: SessionRecord;
 }
 
-export interface CacheEntry extends Credential {
+/** What a valid credential authenticates (an AuthContext), and where the copy comes from. */
+export interface CacheEntry extends AuthContext {
   /** ms when the database read that produced this entry began */
   verifiedAt: number;
   epoch: number;
@@ -25,7 +26,8 @@ export const TOMBSTONE = '!';
  * from the database or from Redis: the validation path then sees one object shape.
  */
 export function cacheEntry(credential: Credential, verifiedAt: number, epoch: number): CacheEntry {
-  return { user: credential.user, token: credential.token, session: credential.session, verifiedAt, epoch };
+  const { user, token = null, session = null } = credential;
+  return { user, token, session, abilities: token ? token.abilities : ALL_ABILITIES, verifiedAt, epoch };
 }
 
 // Redis holds entries as compact JSON arrays (positions, not key names): about half the bytes of

@@ -10,20 +10,12 @@ import type { ActivityRecorder } from './activity.js';
 import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
 import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
 import type { NewSession, NewToken, Store } from './store.js';
-import { newSecret, parseToken, randomAlphanumeric, sha256Hex, type ParsedToken } from './token-format.js';
-import type { SessionRecord, TokenRecord, User, UserWithPassword } from './types.js';
+import { newSecret, randomAlphanumeric, sha256Hex, tokenParser, type ParsedToken } from './token-format.js';
+import type { AuthContext, SessionRecord, TokenRecord, User, UserWithPassword } from './types.js';
 import * as v from './validation.js';
 
 /** A value now, or later: the warm validation path answers without a promise. */
 export type MaybePromise<T> = T | Promise<T>;
-
-export interface AuthContext {
-  user: User;
-  /** The bearer token, or null for a cookie session. */
-  token: TokenRecord | null;
-  session: SessionRecord | null;
-  abilities: string[];
-}
 
 export interface IssuedToken {
   plainText: string;
@@ -65,10 +57,12 @@ export class AuthService {
   private readonly store: Store;
   private readonly cache: CredentialCache;
   private readonly hasher: PasswordHasher;
+  private readonly parseToken: (raw: string) => ParsedToken | null;
   private dummyHash: Promise<string> | undefined;
 
   constructor(private readonly deps: AuthServiceDeps) {
     ({ config: this.config, store: this.store, cache: this.cache, hasher: this.hasher } = deps);
+    this.parseToken = tokenParser(this.config.tokenPrefix);
   }
 
   // ---- accounts ----------------------------------------------------------------------------
@@ -156,7 +150,7 @@ export class AuthService {
    */
   authenticateToken(raw: string): MaybePromise<AuthContext | undefined> {
     const timer = this.deps.metrics.startValidationTimer();
-    const parsed = parseToken(raw, this.config.tokenPrefix);
+    const parsed = this.parseToken(raw);
     if (!parsed) return this.outcome('token', 'malformed', timer);
     const cached = this.cache.peek('t', parsed.hash);
     if (cached) return this.acceptToken(parsed, cached, timer);
@@ -172,7 +166,7 @@ export class AuthService {
     if (expiresAt !== null && expiresAt <= now) return this.outcome('token', 'expired', timer);
     this.deps.activity.token(token.id, now);
     this.deps.metrics.recordValidation('token', 'valid', timer);
-    return { user: entry.user, token, session: null, abilities: token.abilities };
+    return entry;
   }
 
   /** Resolves a session cookie's secret, like authenticateToken (synchronous when warm). */
@@ -193,7 +187,7 @@ export class AuthService {
     if (now - lastActive >= this.config.sessionLifetimeMinutes * 60_000) return this.outcome('session', 'expired', timer);
     this.deps.activity.session(session.id, now);
     this.deps.metrics.recordValidation('session', 'valid', timer);
-    return { user: entry.user, token: null, session, abilities: ['*'] };
+    return entry;
   }
 
   /** Effective expiry: the row's expires_at and, with TOKEN_EXPIRATION, created_at + lifetime. */
@@ -224,7 +218,7 @@ export class AuthService {
         const expiresAt = this.tokenExpiry(t);
         return expiresAt === null || expiresAt > now;
       })
-      .map((t) => this.withLastUse(t));
+      .map((t) => ({ ...t, lastUsedAt: this.lastUsedAt(t) }));
   }
 
   async createToken(ctx: AuthContext, body: v.Body): Promise<IssuedToken> {
@@ -265,9 +259,15 @@ export class AuthService {
     if (hash) await this.cache.forget({ tokens: [], sessions: [hash] });
   }
 
-  withLastUse(token: TokenRecord): TokenRecord {
+  /**
+   * The row's last_used_at, or a later use this instance has seen and not written yet, in
+   * whole seconds as the column holds it.
+   */
+  lastUsedAt(token: TokenRecord): number | null {
     const seen = this.deps.activity.lastTokenUse(token.id);
-    return seen !== undefined && (token.lastUsedAt === null || seen > token.lastUsedAt) ? { ...token, lastUsedAt: seen } : token;
+    if (seen === undefined) return token.lastUsedAt;
+    const second = Math.floor(seen / 1000) * 1000;
+    return token.lastUsedAt === null || second > token.lastUsedAt ? second : token.lastUsedAt;
   }
 
   // ---- internals ---------------------------------------------------------------------------

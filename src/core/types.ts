@@ -31,6 +31,22 @@ export interface SessionRecord {
   lastActiveAt: number;
 }
 
+/**
+ * Who is calling: the user and the credential that authenticated the request. The warm
+ * validation returns the cached entry itself (it has these fields), so nothing may modify one.
+ */
+export interface AuthContext {
+  readonly user: User;
+  /** The bearer token, or null for a cookie session. */
+  readonly token: TokenRecord | null;
+  readonly session: SessionRecord | null;
+  /** The token's abilities; `*` for a session. */
+  readonly abilities: readonly string[];
+}
+
+/** A session may do everything its user may. */
+export const ALL_ABILITIES: readonly string[] = Object.freeze(['*']);
+
 /** SHA-256 hashes of the credentials a write removed, for the caches to forget. */
 export interface Revoked {
   tokens: string[];

@@ -2,7 +2,8 @@
 // even with a valid cookie); cookie-authenticated state changes need the CSRF double submit.
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { hasAbility, type AuthContext, type AuthService, type MaybePromise } from '../core/auth-service.js';
+import { hasAbility, type AuthService, type MaybePromise } from '../core/auth-service.js';
+import type { AuthContext } from '../core/types.js';
 import { csrfMismatch, forbidden, unauthenticated } from '../core/errors.js';
 
 export const SESSION_COOKIE = 'latchkey_session';

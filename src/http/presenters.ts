@@ -1,6 +1,6 @@
 // JSON shapes of API.md §3 and the response schemas Fastify serialises them with.
-import type { AuthContext, IssuedToken } from '../core/auth-service.js';
-import type { SessionRecord, TokenRecord, User } from '../core/types.js';
+import type { IssuedToken } from '../core/auth-service.js';
+import type { AuthContext, SessionRecord, TokenRecord, User } from '../core/types.js';
 import { toIso } from '../store/time.js';
 
 /**
@@ -31,14 +31,14 @@ export function presentTokenResponse(issued: IssuedToken) {
   return { token: issued.plainText, token_type: 'Bearer', expires_at: presentInstant(issued.expiresAt), user: presentUser(issued.user) };
 }
 
-export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, current: boolean) {
+export function presentTokenInfo(token: TokenRecord, expiresAt: number | null, lastUsedAt: number | null, current: boolean) {
   return {
     id: token.id,
     name: token.name,
     abilities: token.abilities,
     created_at: presentInstant(token.createdAt),
-    // Not through presentInstant: it changes on every use, and would only flood that map.
-    last_used_at: toIso(token.lastUsedAt),
+    // Whole seconds (AuthService.lastUsedAt): busy tokens share the text of the current second.
+    last_used_at: presentInstant(lastUsedAt),
     expires_at: presentInstant(expiresAt),
     current,
   };

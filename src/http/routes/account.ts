@@ -1,6 +1,7 @@
 // API.md §3: register, login, logout, me, password, tokens and verify.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { hasAbility, type AuthContext, type ClientInfo } from '../../core/auth-service.js';
+import { hasAbility, type ClientInfo } from '../../core/auth-service.js';
+import type { AuthContext, TokenRecord } from '../../core/types.js';
 import { forbidden, notFound } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
@@ -141,7 +142,7 @@ export function accountRoutes(latchkey: Latchkey) {
   const anyCredential = authenticate(auth);
   const accountManagement = authenticate(auth, '*');
   const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
-  const tokenInfo = (ctx: AuthContext) => ctx.token && presentTokenInfo(auth.withLastUse(ctx.token), auth.tokenExpiry(ctx.token), true);
+  const tokenInfo = (token: TokenRecord | null) => token && presentTokenInfo(token, auth.tokenExpiry(token), auth.lastUsedAt(token), true);
 
   return async function routes(app: FastifyInstance) {
     app.post('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
@@ -163,7 +164,7 @@ export function accountRoutes(latchkey: Latchkey) {
     // /me and /verify are the hot paths: synchronous handlers, no promise per request.
     app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
-      return reply.send({ user: presentUser(ctx.user), token: tokenInfo(ctx) });
+      return reply.send({ user: presentUser(ctx.user), token: tokenInfo(ctx.token) });
     });
 
     app.put('/api/auth/password', { preHandler: accountManagement, schema: passwordSchema }, async (request, reply) => {
@@ -178,7 +179,7 @@ export function accountRoutes(latchkey: Latchkey) {
       async (request) => {
         const ctx = ctxOf(request);
         const tokens = await auth.listTokens(ctx);
-        return { tokens: tokens.map((t) => presentTokenInfo(t, auth.tokenExpiry(t), t.id === ctx.token?.id)) };
+        return { tokens: tokens.map((t) => presentTokenInfo(t, auth.tokenExpiry(t), t.lastUsedAt, t.id === ctx.token?.id)) };
       },
     );
 

@@ -2,7 +2,7 @@
 // and the CSRF double submit live in credentials.ts; the session rules live in AuthService.
 import type { CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AuthContext } from '../../core/auth-service.js';
+import type { AuthContext } from '../../core/types.js';
 import { notFound } from '../../core/errors.js';
 import { randomAlphanumeric } from '../../core/token-format.js';
 import type { Latchkey } from '../../latchkey.js';
