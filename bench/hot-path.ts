@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config.js';
-import { tokenParser } from '../src/core/token-format.js';
+import { tokenReader } from '../src/core/token-format.js';
 import { openLatchkey } from '../src/latchkey.js';
 import { createLogger } from '../src/observability/logger.js';
 
@@ -29,10 +29,11 @@ try {
   for (let i = 0; i < TOKENS; i++) {
     tokens.push((await latchkey.auth.register({ email: `hot${i}@bench.test`, password: 'password123' })).plainText);
   }
-  const parseToken = tokenParser(config.tokenPrefix);
-  const hashes = tokens.map((t) => parseToken(t)!.hash);
+  const reader = tokenReader(config.tokenPrefix);
+  const hashes = tokens.map((t) => reader.parse(t)!.hash);
   await timePerCall('authenticateToken (warm, in-process tier)', (i) => latchkey.auth.authenticateToken(tokens[i % TOKENS]!));
-  await timePerCall('  parseToken (CRC32 + SHA-256)', (i) => parseToken(tokens[i % TOKENS]!));
+  await timePerCall('  tokenReader.parse (shape + SHA-256)', (i) => reader.parse(tokens[i % TOKENS]!));
+  await timePerCall('  tokenReader.checksumValid (CRC32, misses only)', (i) => reader.checksumValid(tokens[i % TOKENS]!));
   await timePerCall('  cache.peek (in-process hit)', (i) => latchkey.cache.peek('t', hashes[i % TOKENS]!));
 } finally {
   await latchkey.close();

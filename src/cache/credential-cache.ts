@@ -108,7 +108,7 @@ export class CredentialCache {
    */
   peek(kind: CredentialKind, hash: string): CacheEntry | undefined {
     if (!this.memoryTrusted()) return undefined;
-    const local = this.memory.get(`${kind}:${hash}`);
+    const local = this.memory.get(kind, hash);
     if (local === undefined || !this.fresh(local)) return undefined;
     this.metrics.countLookup('memory');
     return local;

@@ -1,8 +1,14 @@
 // The in-process tier: an LRU bounded by entry count and bytes. Whether it may be trusted is
 // decided by CredentialCache, which empties it whenever coherence is in doubt.
 import { LRUCache } from 'lru-cache';
-import { entrySize, type CacheEntry } from './entry.js';
+import { entrySize, type CacheEntry, type CredentialKind } from './entry.js';
 
+/**
+ * Keyed by the credential's hash alone rather than its `t:`/`s:` cache key, which a lookup would
+ * have to build (a concatenation and a copy) on every validation. A hash names one credential
+ * either way (SHA-256 of distinct random secrets), and get() checks the kind, so a session's
+ * hash never authenticates as a token.
+ */
 export class MemoryTier {
   private readonly lru: LRUCache<string, CacheEntry> | undefined;
 
@@ -13,16 +19,19 @@ export class MemoryTier {
         : undefined;
   }
 
-  get(key: string): CacheEntry | undefined {
-    return this.lru?.get(key);
+  get(kind: CredentialKind, hash: string): CacheEntry | undefined {
+    const entry = this.lru?.get(hash);
+    if (entry === undefined || (kind === 't' ? entry.token : entry.session) === null) return undefined;
+    return entry;
   }
 
+  /** `key` is the cache key, `t:` or `s:` + hash. */
   set(key: string, entry: CacheEntry): void {
-    this.lru?.set(key, entry);
+    this.lru?.set(hashOf(key), entry);
   }
 
   delete(key: string): void {
-    this.lru?.delete(key);
+    this.lru?.delete(hashOf(key));
   }
 
   clear(): void {
@@ -32,4 +41,8 @@ export class MemoryTier {
   get size(): number {
     return this.lru?.size ?? 0;
   }
+}
+
+function hashOf(key: string): string {
+  return key.slice(2);
 }

@@ -10,7 +10,7 @@ import type { ActivityRecorder } from './activity.js';
 import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
 import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
 import type { NewSession, NewToken, Store } from './store.js';
-import { newSecret, randomAlphanumeric, sha256Hex, tokenParser, type ParsedToken } from './token-format.js';
+import { newSecret, randomAlphanumeric, sha256Hex, tokenReader, type ParsedToken, type TokenReader } from './token-format.js';
 import type { AuthContext, SessionRecord, TokenRecord, User, UserWithPassword } from './types.js';
 import * as v from './validation.js';
 
@@ -57,12 +57,12 @@ export class AuthService {
   private readonly store: Store;
   private readonly cache: CredentialCache;
   private readonly hasher: PasswordHasher;
-  private readonly parseToken: (raw: string) => ParsedToken | null;
+  private readonly tokens: TokenReader;
   private dummyHash: Promise<string> | undefined;
 
   constructor(private readonly deps: AuthServiceDeps) {
     ({ config: this.config, store: this.store, cache: this.cache, hasher: this.hasher } = deps);
-    this.parseToken = tokenParser(this.config.tokenPrefix);
+    this.tokens = tokenReader(this.config.tokenPrefix);
   }
 
   // ---- accounts ----------------------------------------------------------------------------
@@ -150,10 +150,12 @@ export class AuthService {
    */
   authenticateToken(raw: string): MaybePromise<AuthContext | undefined> {
     const timer = this.deps.metrics.startValidationTimer();
-    const parsed = this.parseToken(raw);
+    const parsed = this.tokens.parse(raw);
     if (!parsed) return this.outcome('token', 'malformed', timer);
     const cached = this.cache.peek('t', parsed.hash);
     if (cached) return this.acceptToken(parsed, cached, timer);
+    // Garbage must not reach Redis or the database; a hit needed no CRC32 (see tokenReader).
+    if (!this.tokens.checksumValid(raw)) return this.outcome('token', 'malformed', timer);
     return this.cache.fetch('t', parsed.hash, () => this.store.findToken(parsed.id, parsed.hash)).then((entry) => this.acceptToken(parsed, entry, timer));
   }
 

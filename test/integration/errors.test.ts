@@ -147,6 +147,19 @@ for (const backend of ERROR_BACKENDS) {
       }
     });
 
+    test('a token with a wrong CRC32 never reaches Redis or the database (the in-process tier may be asked)', async () => {
+      const { token } = await register(ctx.app);
+      const fetches = mock.method(ctx.app.latchkey.cache, 'fetch');
+      try {
+        const last = token.at(-1)!;
+        const badChecksum = `${token.slice(0, -1)}${last === '0' ? '1' : '0'}`;
+        assertUnauthenticated(await ctx.app.request('GET', '/api/auth/me', { token: badChecksum }));
+        assert.equal(fetches.mock.callCount(), 0);
+      } finally {
+        fetches.mock.restore();
+      }
+    });
+
     test('a bare secret without {id}| works (looked up by its hash, as Sanctum does)', async () => {
       const { token, user } = await register(ctx.app);
       const secret = token.split('|')[1]!;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { describe, test } from 'node:test';
-import { newSecret, parseToken, randomAlphanumeric, sha256Hex, tokenParser, type ParsedToken } from '../../src/core/token-format.js';
+import { newSecret, parseToken, randomAlphanumeric, sha256Hex, tokenReader, type ParsedToken } from '../../src/core/token-format.js';
 
 const PREFIX = 'lk_';
 const crcHex = (s: string) => crc32(s).toString(16).padStart(8, '0');
@@ -16,10 +16,16 @@ function secretWith(entropy: string, prefix = PREFIX): string {
 
 const ENTROPY = 'aB3dE5gH7jK9mN1pQ3sT5vW7yZ0bC2eF4hI6kL8n';
 
-/** The general parser, and the one the server uses (a fast path for the issued shape): same answers. */
+/** The server's reader (parse, then the CRC32 it leaves out) answers as the general parser. */
+function readToken(raw: string, prefix: string): ParsedToken | null {
+  const reader = tokenReader(prefix);
+  const parsed = reader.parse(raw);
+  return parsed && reader.checksumValid(raw) ? parsed : null;
+}
+
 const PARSERS: [string, (raw: string, prefix: string) => ParsedToken | null][] = [
   ['parseToken', parseToken],
-  ['tokenParser', (raw, prefix) => tokenParser(prefix)(raw)],
+  ['tokenReader', readToken],
 ];
 
 describe('new secrets', () => {
@@ -128,10 +134,10 @@ for (const [name, parse] of PARSERS) {
   });
 }
 
-describe('tokenParser', () => {
+describe('tokenReader', () => {
   test('answers as parseToken for issued tokens, damaged ones and unusual prefixes', () => {
     for (const prefix of ['lk_', 'a.b+', '']) {
-      const parse = tokenParser(prefix);
+      const parse = (raw: string) => readToken(raw, prefix);
       for (let i = 0; i < 500; i++) {
         const secret = newSecret(prefix);
         const at = Math.floor(Math.random() * secret.length);
@@ -140,5 +146,15 @@ describe('tokenParser', () => {
         for (const raw of [`${id}|${secret}`, `${id}|${damaged}`, secret, `0${id}|${secret}`]) assert.deepEqual(parse(raw), parseToken(raw, prefix), raw);
       }
     }
+  });
+
+  test('parse() leaves only the CRC32 of an issued-shape token to checksumValid()', () => {
+    const reader = tokenReader(PREFIX);
+    const good = `5|${secretWith(ENTROPY)}`;
+    const badCrc = `5|lk_${ENTROPY}00000000`;
+    assert.deepEqual(reader.parse(badCrc), { id: 5, hash: sha256Hex(badCrc.slice(2)) });
+    assert.equal(reader.checksumValid(badCrc), false);
+    assert.equal(reader.checksumValid(good), true);
+    assert.equal(reader.parse(`5|lk_${ENTROPY}0000000`), null, 'a wrong length is refused by parse() itself');
   });
 });
