@@ -18,11 +18,14 @@ export class SqlStore implements Store {
   readonly dialect: DialectName;
   readonly db: Kysely<Database>;
   private readonly connection: Connection;
+  /** Every instance polls the epoch 20 times a second: compiled once, that costs less than half the CPU. */
+  private readonly cacheStateQuery;
 
   constructor(url: string) {
     this.connection = connect(url);
     this.db = this.connection.db;
     this.dialect = this.connection.dialect;
+    this.cacheStateQuery = this.db.selectFrom('latchkey_cache_state').select(['epoch', 'redis_run_id']).where('id', '=', 1).compile();
   }
 
   queryCount(): number {
@@ -352,7 +355,9 @@ export class SqlStore implements Store {
   // ---- cache epoch and locks ---------------------------------------------------------------
 
   async readCacheState() {
-    const row = await guard(this.db.selectFrom('latchkey_cache_state').select(['epoch', 'redis_run_id']).where('id', '=', 1).executeTakeFirstOrThrow());
+    const { rows } = await guard(this.db.executeQuery(this.cacheStateQuery));
+    const row = rows[0];
+    if (!row) throw new Error('latchkey_cache_state has no row: run `latchkey migrate`');
     return { epoch: Number(row.epoch), redisRunId: row.redis_run_id };
   }
 
