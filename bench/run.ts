@@ -18,12 +18,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
-import { createPasswordHasher } from '../src/core/passwords.js';
 import { describeMachine, loadAverage } from './lib/machine.js';
-import { createBenchDatabase, seed, type SeededToken } from './lib/postgres.js';
+import { seededBenchDatabase, type SeededToken } from './lib/postgres.js';
 import { cpuMs, freePort, sleep, startProcess, waitUntilHealthy, type Started } from './lib/processes.js';
 import { commandsProcessed, startPrivateRedis, type PrivateRedis } from './lib/redis-server.js';
-import { ensureWrk, runWrk, type WrkResult } from './lib/wrk.js';
+import { assertAllOk, ensureWrk, runWrk, warmUp, type WrkResult } from './lib/wrk.js';
 import { measureRedisMemory, memoryTable } from './redis-memory.js';
 import { runLoginStorm, type StormResult } from './login-storm.js';
 
@@ -46,7 +45,6 @@ const BCRYPT_ROUNDS = 12;
 const JWT_SECRET = 'bench-only-secret-0123456789abcdef0123456789abcdef';
 /** Longer than PostgreSQL's once-a-second statistics flush, so the counters are complete. */
 const SETTLE_MS = 1500;
-const MAX_WARMUP_ROUNDS = 5;
 const ENDPOINTS = ['/api/auth/me', '/api/auth/verify'] as const;
 
 interface Target {
@@ -75,16 +73,10 @@ async function main(): Promise<void> {
   const loadBefore = loadAverage();
   console.log(`machine: ${machine.cpus} CPUs, ${machine.model}, Node ${machine.node}; load average ${loadBefore}`);
 
-  const database = await createBenchDatabase();
+  const { database, tokens } = await seededBenchDatabase(TOKENS, STORM_USERS, BCRYPT_ROUNDS);
   let redis: PrivateRedis | undefined;
   const running: Started[] = [];
   try {
-    const [cmd, args] = tsx('src/cli/main.ts', ['migrate']);
-    await runToEnd(startProcess(cmd, [...args], { DATABASE_URL: database.url, LOG_LEVEL: 'warn' }));
-    const hasher = createPasswordHasher('bcrypt', BCRYPT_ROUNDS);
-    const passwordHash = await hasher.hash('password');
-    await hasher.close();
-    const tokens = await seed(database.url, TOKENS, passwordHash, STORM_USERS);
     const sanctumFile = `${RAW}/tokens.txt`;
     writeFileSync(sanctumFile, tokens.map((t) => t.plainText).join('\n') + '\n');
     const jwtFile = `${RAW}/jwts.txt`;
@@ -172,19 +164,14 @@ async function main(): Promise<void> {
 /** Warm-up, then the measured run, with the SQL and Redis counters read around it. */
 async function measure(target: Target, pid: number, url: string, endpoint: string, statements: () => Promise<number>, redis: PrivateRedis): Promise<Row> {
   const load = { url, tokensFile: target.tokensFile, connections: CONNECTIONS, threads: THREADS };
-  // Until every token has been presented at least once (bounded): caches are warm, pools full.
-  for (let presented = 0, round = 0; presented < TOKENS && round < MAX_WARMUP_ROUNDS; round++) {
-    const warm = await runWrk({ ...load, seconds: WARMUP_SECONDS, offset: Math.floor(presented / THREADS) });
-    assertAllOk(target, endpoint, warm);
-    presented += warm.requests;
-  }
+  await warmUp(load, TOKENS, `${target.label} ${endpoint}`, WARMUP_SECONDS);
   await sleep(SETTLE_MS);
   const sqlBefore = await statements();
   const redisBefore = await commandsProcessed(redis.client);
   const cpuBefore = cpuMs(pid);
   const result = await runWrk({ ...load, seconds: SECONDS });
   const cpuUsPerRequest = ((cpuMs(pid) - cpuBefore) * 1000) / result.requests;
-  assertAllOk(target, endpoint, result);
+  assertAllOk(`${target.label} ${endpoint}`, result);
   await sleep(SETTLE_MS);
   const sqlAfter = await statements();
   // The INFO that read redisBefore is counted in redisAfter.
@@ -195,13 +182,6 @@ async function measure(target: Target, pid: number, url: string, endpoint: strin
 /** The round with the most req/s (its own latencies and counters come with it). */
 function bestRun(rounds: Row[]): Row {
   return rounds.reduce((best, row) => (row.result.rps > best.result.rps ? row : best));
-}
-
-/** A fast run of 401s would be a lie: every response must have been a 2xx. */
-function assertAllOk(target: Target, endpoint: string, result: WrkResult): void {
-  if (result.non2xx > 0 || result.socketErrors > 0 || result.requests === 0) {
-    throw new Error(`${target.label} ${endpoint}: ${result.non2xx} non-2xx responses and ${result.socketErrors} socket errors of ${result.requests}`);
-  }
 }
 
 async function signJwts(tokens: SeededToken[]): Promise<string[]> {
@@ -217,11 +197,6 @@ async function signJwts(tokens: SeededToken[]): Promise<string[]> {
         .sign(key),
     ),
   );
-}
-
-async function runToEnd(started: Started): Promise<void> {
-  const code = await new Promise<number | null>((resolve) => started.child.once('exit', resolve));
-  if (code !== 0) throw new Error(`command failed (exit ${code}):\n${started.output()}`);
 }
 
 function renderReport(input: { rows: Row[]; storm: StormResult | undefined; memory: string | undefined; machine: ReturnType<typeof describeMachine>; loadBefore: string; loadAfter: string }): string {

@@ -3,8 +3,11 @@
 // users and Sanctum-format tokens, written straight in SQL.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createPasswordHasher } from '../../src/core/passwords.js';
 import { newSecret, sha256Hex } from '../../src/core/token-format.js';
+import { migrate } from '../../src/store/migrate.js';
 import { USER_MODEL } from '../../src/store/schema.js';
+import { SqlStore } from '../../src/store/sql-store.js';
 
 export const PG_ADMIN_URL = process.env.LATCHKEY_BENCH_PG_URL ?? process.env.LATCHKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -43,6 +46,28 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   };
 }
 
+/**
+ * A benchmark database with latchkey's tables, `count` users with one token each and
+ * `extraUsers` without (for logins); every password is `password`, hashed at `bcryptRounds`.
+ */
+export async function seededBenchDatabase(count: number, extraUsers: number, bcryptRounds: number): Promise<{ database: BenchDatabase; tokens: SeededToken[] }> {
+  const database = await createBenchDatabase();
+  try {
+    const store = new SqlStore(database.url);
+    try {
+      await migrate(store.db, store.dialect);
+    } finally {
+      await store.close();
+    }
+    const hasher = createPasswordHasher('bcrypt', bcryptRounds);
+    const passwordHash = await hasher.hash('password').finally(() => hasher.close());
+    return { database, tokens: await seed(database.url, count, passwordHash, extraUsers) };
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+}
+
 export interface SeededToken {
   userId: number;
   plainText: string;
@@ -52,7 +77,7 @@ export interface SeededToken {
  * Users 1..count, each with one token (id = user id) in Sanctum 4 format; the database keeps
  * only the SHA-256. All users share one bcrypt hash of `password` (only logins read it).
  */
-export async function seed(url: string, count: number, passwordHash: string, extraUsers: number): Promise<SeededToken[]> {
+async function seed(url: string, count: number, passwordHash: string, extraUsers: number): Promise<SeededToken[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

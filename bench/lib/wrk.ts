@@ -85,3 +85,24 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     });
   });
 }
+
+/** A fast run of 401s would be a lie: every response must have been a 2xx. */
+export function assertAllOk(label: string, result: WrkResult): void {
+  if (result.non2xx > 0 || result.socketErrors > 0 || result.requests === 0) {
+    throw new Error(`${label}: ${result.non2xx} non-2xx responses and ${result.socketErrors} socket errors of ${result.requests}`);
+  }
+}
+
+const WARMUP_MAX_RUNS = 5;
+
+/**
+ * Runs of `seconds` until every one of `tokens` has been presented at least once (at most five):
+ * the caches are warm and the pools full. The rotation continues across runs.
+ */
+export async function warmUp(load: Omit<WrkOptions, 'seconds' | 'offset'>, tokens: number, label: string, seconds = 3): Promise<void> {
+  for (let presented = 0, run = 0; presented < tokens && run < WARMUP_MAX_RUNS; run++) {
+    const warm = await runWrk({ ...load, seconds, offset: Math.floor(presented / load.threads) });
+    assertAllOk(label, warm);
+    presented += warm.requests;
+  }
+}

@@ -1,0 +1,117 @@
+// A/B comparison of latchkey builds, for optimising the hot path: a difference of a few per cent
+// that `npm run bench` cannot resolve on a shared machine (its rounds are minutes apart, and the
+// machine's speed drifts by tens of per cent over minutes) shows up here.
+//
+//   npx tsx bench/ab.ts before=/tmp/before after=. plain=.:plain
+//
+// Each argument is name=<checkout>[:<baseline mode>]: latchkey's CLI from that checkout (which
+// needs its node_modules, e.g. a `git worktree` with a symlink to this one's), or with a mode
+// one of the comparison servers of bench/servers/baseline.ts (plain, jwt, sanctum, bare). All
+// servers run at once on one seeded PostgreSQL database and one private Redis; then, for each
+// endpoint, short wrk runs alternate between them (in reverse order every other time), and each
+// server's figures are reported as medians, and as medians of its per-alternation ratios to the
+// first server: neighbours in time see the same machine. Knobs (env): AB_ALTERNATIONS (12),
+// AB_SECONDS (2), AB_ENDPOINTS (/api/auth/me,/api/auth/verify).
+// CACHE_TTL is a day: the comparison is of warm validations. With the default 60 s, a run this
+// long would also measure each token's refresh from the database once a minute, by an amount
+// that depends on how long each server has been loaded (npm run bench loads each for less).
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { seededBenchDatabase } from './lib/postgres.js';
+import { cpuMs, freePort, startProcess, waitUntilHealthy, type Started } from './lib/processes.js';
+import { startPrivateRedis } from './lib/redis-server.js';
+import { assertAllOk, ensureWrk, runWrk, warmUp } from './lib/wrk.js';
+
+const ALTERNATIONS = Number(process.env.AB_ALTERNATIONS ?? 12);
+const SECONDS = Number(process.env.AB_SECONDS ?? 2);
+const ENDPOINTS = (process.env.AB_ENDPOINTS ?? '/api/auth/me,/api/auth/verify').split(',');
+const TOKENS = 10_000;
+const MODES = ['plain', 'jwt', 'sanctum', 'bare'];
+
+interface Contender {
+  name: string;
+  checkout: string;
+  mode: string | undefined;
+}
+
+interface Running extends Contender {
+  server: Started;
+  port: number;
+}
+
+function parseArguments(args: string[]): Contender[] {
+  const contenders = args.map((arg) => {
+    const match = /^([\w-]+)=([^:]+)(?::(\w+))?$/.exec(arg);
+    if (!match || (match[3] !== undefined && !MODES.includes(match[3]))) {
+      throw new Error(`"${arg}": expected name=<checkout>[:${MODES.join('|')}]`);
+    }
+    return { name: match[1]!, checkout: resolve(match[2]!), mode: match[3] };
+  });
+  if (contenders.length < 2) throw new Error('usage: npx tsx bench/ab.ts name=<checkout>[:mode] name=<checkout>[:mode] ...');
+  return contenders;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function main(): Promise<void> {
+  const contenders = parseArguments(process.argv.slice(2));
+  ensureWrk();
+  const { database, tokens } = await seededBenchDatabase(TOKENS, 0, 4);
+  const tokensFile = join(tmpdir(), `latchkey-ab-tokens-${process.pid}.txt`);
+  writeFileSync(tokensFile, tokens.map((t) => t.plainText).join('\n') + '\n');
+  const redis = await startPrivateRedis();
+  const running: Running[] = [];
+  try {
+    for (const c of contenders) {
+      const port = await freePort();
+      const script = c.mode ? ['bench/servers/baseline.ts', c.mode] : ['src/cli/main.ts', 'serve', '--no-migrate'];
+      const server = startProcess('node', ['--import', 'tsx', `${c.checkout}/${script[0]}`, ...script.slice(1)], {
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATABASE_URL: database.url,
+        REDIS_URL: redis.url,
+        CACHE_PREFIX: `ab_${c.name}:`,
+        LOG_LEVEL: 'warn',
+        CACHE_TTL: '86400',
+        PRUNE_SCHEDULE: 'off',
+        JWT_SECRET: 'ab-only-secret',
+      });
+      running.push({ ...c, server, port });
+      await waitUntilHealthy(server, `http://127.0.0.1:${port}/healthz`);
+    }
+    for (const endpoint of ENDPOINTS) await compare(running, endpoint, tokensFile);
+  } finally {
+    for (const r of running) await r.server.stop();
+    await redis.stop();
+    await database.drop();
+    rmSync(tokensFile, { force: true });
+  }
+}
+
+async function compare(running: Running[], endpoint: string, tokensFile: string): Promise<void> {
+  const load = (r: Running) => ({ url: `http://127.0.0.1:${r.port}${endpoint}`, tokensFile, connections: 64, threads: 2 });
+  for (const r of running) await warmUp(load(r), TOKENS, `${r.name} ${endpoint}`);
+  const rps = new Map<string, number[]>(running.map((r) => [r.name, []]));
+  const cpu = new Map<string, number[]>(running.map((r) => [r.name, []]));
+  for (let i = 0; i < ALTERNATIONS; i++) {
+    for (const r of i % 2 === 0 ? running : [...running].reverse()) {
+      const before = cpuMs(r.server.child.pid!);
+      const result = await runWrk({ ...load(r), seconds: SECONDS, offset: i * 1000 });
+      assertAllOk(`${r.name} ${endpoint}`, result);
+      rps.get(r.name)!.push(result.rps);
+      cpu.get(r.name)!.push(((cpuMs(r.server.child.pid!) - before) * 1000) / result.requests);
+    }
+  }
+  const first = running[0]!.name;
+  console.log(`\n${endpoint}: ${ALTERNATIONS} alternations of ${SECONDS} s; ratios are medians of per-alternation ratios to ${first}`);
+  console.log('| server | req/s (median) | CPU µs / req (median) | req/s ÷ ' + first + ' | CPU ÷ ' + first + ' |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const r of running) {
+    const rpsRatio = median(rps.get(r.name)!.map((x, i) => x / rps.get(first)![i]!));
+    const cpuRatio = median(cpu.get(r.name)!.map((x, i) => x / cpu.get(first)![i]!));
+    console.log(`| ${r.name} | ${median(rps.get(r.name)!).toFixed(0)} | ${median(cpu.get(r.name)!).toFixed(1)} | ${rpsRatio.toFixed(3)} | ${cpuRatio.toFixed(3)} |`);
+  }
+}
+
+await main();
