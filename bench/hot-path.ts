@@ -33,7 +33,7 @@ try {
   const hashes = tokens.map((t) => reader.parse(t)!.hash);
   await timePerCall('authenticateToken (warm, in-process tier)', (i) => latchkey.auth.authenticateToken(tokens[i % TOKENS]!));
   await timePerCall('  tokenReader.parse (shape + SHA-256)', (i) => reader.parse(tokens[i % TOKENS]!));
-  await timePerCall('  tokenReader.checksumValid (CRC32, misses only)', (i) => reader.checksumValid(tokens[i % TOKENS]!));
+  await timePerCall('  tokenReader.checksumValid (CRC32, on a miss)', (i) => reader.checksumValid(tokens[i % TOKENS]!));
   await timePerCall('  cache.peek (in-process hit)', (i) => latchkey.cache.peek('t', hashes[i % TOKENS]!));
 } finally {
   await latchkey.close();
