@@ -54,6 +54,8 @@ export interface Config {
   logLevel: string;
   /** How often each instance re-reads the cache epoch from the database (revocation fallback path). */
   epochPollMs: number;
+  /** How long a statement may wait for the database before it fails as unavailable (not migrations). */
+  databaseTimeoutMs: number;
   /** How often batched last_used_at / last_active_at writes are flushed. */
   lastUsedFlushSeconds: number;
   /** Bounds of the in-process cache tier. */
@@ -105,6 +107,7 @@ export function parseConfig(env: Env): Config {
     pruneHours: integer(read, 'PRUNE_HOURS', 24, 0, MAX_PRUNE_HOURS),
     logLevel: logLevel(read('LOG_LEVEL')),
     epochPollMs: integer(read, 'LATCHKEY_EPOCH_POLL_MS', 50, 5, MAX_TIMER_MS),
+    databaseTimeoutMs: integer(read, 'LATCHKEY_DATABASE_TIMEOUT', 5000, 100, MAX_TIMER_MS),
     lastUsedFlushSeconds: integer(read, 'LATCHKEY_LAST_USED_FLUSH', 60, 1, MAX_TIMER_MS / 1000),
     memoryCacheEntries: integer(read, 'LATCHKEY_MEMORY_CACHE_ENTRIES', 100_000, 0),
     memoryCacheBytes: integer(read, 'LATCHKEY_MEMORY_CACHE_MB', 64, 0) * 1024 * 1024,

@@ -10,7 +10,7 @@ import { AuthService } from './core/auth-service.js';
 import { createPasswordHasher, type PasswordHasher } from './core/passwords.js';
 import { Metrics } from './observability/metrics.js';
 import { SqlStore } from './store/sql-store.js';
-import { migrate } from './store/migrate.js';
+import { migrate, migrateDatabase } from './store/migrate.js';
 
 export interface Latchkey {
   config: Config;
@@ -43,9 +43,11 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
     // own writes, so none may lag: see "Database replicas" in docs/scale-out.md.
     logger.info({ event: 'database_replica_unused' }, 'DATABASE_REPLICA_URL is set; latchkey reads and writes DATABASE_URL only (docs/scale-out.md)');
   }
-  const store = new SqlStore(config.databaseUrl);
+  const store = new SqlStore(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
   try {
-    if (options.migrate) await migrate(store.db, store.dialect);
+    // Migrations run without the statement timeout, so on a connection of their own; but not
+    // for SQLite, which has no timeout and whose `:memory:` database lives in one connection.
+    if (options.migrate) await (store.dialect === 'sqlite' ? migrate(store.db, store.dialect) : migrateDatabase(config.databaseUrl));
     const metrics = new Metrics({ processMetrics: options.processMetrics, redisStatus: config.redis ? (): boolean => cache.status() === 'up' : undefined });
     const cache: CredentialCache = new CredentialCache(
       store,

@@ -5,9 +5,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createPasswordHasher } from '../../src/core/passwords.js';
 import { newSecret, sha256Hex } from '../../src/core/token-format.js';
-import { migrate } from '../../src/store/migrate.js';
+import { migrateDatabase } from '../../src/store/migrate.js';
 import { USER_MODEL } from '../../src/store/schema.js';
-import { SqlStore } from '../../src/store/sql-store.js';
 
 export const PG_ADMIN_URL = process.env.LATCHKEY_BENCH_PG_URL ?? process.env.LATCHKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -53,12 +52,7 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
 export async function seededBenchDatabase(count: number, extraUsers: number, bcryptRounds: number): Promise<{ database: BenchDatabase; tokens: SeededToken[] }> {
   const database = await createBenchDatabase();
   try {
-    const store = new SqlStore(database.url);
-    try {
-      await migrate(store.db, store.dialect);
-    } finally {
-      await store.close();
-    }
+    await migrateDatabase(database.url);
     const hasher = createPasswordHasher('bcrypt', bcryptRounds);
     const passwordHash = await hasher.hash('password').finally(() => hasher.close());
     return { database, tokens: await seed(database.url, count, passwordHash, extraUsers) };

@@ -5,7 +5,7 @@ import { pruneExpired } from '../core/prune.js';
 import type { UserWithPassword } from '../core/types.js';
 import { createLogger } from '../observability/logger.js';
 import { openLatchkey, type Latchkey } from '../latchkey.js';
-import { isMigrated, migrate } from '../store/migrate.js';
+import { isMigrated, migrateDatabase } from '../store/migrate.js';
 import { SqlStore } from '../store/sql-store.js';
 
 /** A failure the user can act on: printed as one line, exit 1. */
@@ -36,13 +36,8 @@ async function requireMigrated(config: Config): Promise<void> {
 }
 
 export async function migrateCommand(config: Config): Promise<string> {
-  const store = new SqlStore(config.databaseUrl);
-  try {
-    const ran = await migrate(store.db, store.dialect);
-    return ran.length === 0 ? 'Nothing to migrate: the tables are up to date.' : `Migrated: ${ran.join(', ')}`;
-  } finally {
-    await store.close();
-  }
+  const ran = await migrateDatabase(config.databaseUrl);
+  return ran.length === 0 ? 'Nothing to migrate: the tables are up to date.' : `Migrated: ${ran.join(', ')}`;
 }
 
 export async function tokensPrune(config: Config, hours = config.pruneHours): Promise<string> {

@@ -3,8 +3,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, type LogEvent } from 'kysely';
-import { createPool as createMysqlPool } from 'mysql2';
+import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, type LogEvent, type MysqlPool, type MysqlPoolConnection } from 'kysely';
+import { createPool as createMysqlPool, type Pool as Mysql2Pool } from 'mysql2';
 import pg from 'pg';
 import type { Database } from './schema.js';
 
@@ -25,17 +25,25 @@ export function dialectOf(url: string): DialectName {
   return 'mysql';
 }
 
-export function connect(url: string): Connection {
+export interface ConnectOptions {
+  /**
+   * How long one statement may wait for PostgreSQL or MySQL before it fails (a silently stalled
+   * network would otherwise hang it); none when unset, for migrations. SQLite cannot stall.
+   */
+  queryTimeoutMs?: number;
+}
+
+export function connect(url: string, options: ConnectOptions = {}): Connection {
   let count = 0;
   const log = (event: LogEvent) => {
     if (event.level === 'query') count++;
   };
   const dialect = dialectOf(url);
-  const db = new Kysely<Database>({ dialect: makeDialect(dialect, url), log });
+  const db = new Kysely<Database>({ dialect: makeDialect(dialect, url, options.queryTimeoutMs), log });
   return { db, dialect, queryCount: () => count };
 }
 
-function makeDialect(dialect: DialectName, url: string) {
+function makeDialect(dialect: DialectName, url: string, queryTimeoutMs: number | undefined) {
   switch (dialect) {
     case 'sqlite': {
       const path = url.slice('sqlite:'.length);
@@ -58,6 +66,9 @@ function makeDialect(dialect: DialectName, url: string) {
         connectionString: url,
         max: 10,
         connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        // Client-side: a timed-out query's connection goes back to the pool and answers again,
+        // in order, once the network moves (its late reply is discarded).
+        query_timeout: queryTimeoutMs,
         types: types as pg.CustomTypesConfig,
       });
       pool.on('error', () => {
@@ -84,7 +95,26 @@ function makeDialect(dialect: DialectName, url: string) {
       pool.on('connection', (connection) => {
         connection.query("SET time_zone = '+00:00'");
       });
-      return new MysqlDialect({ pool });
+      return new MysqlDialect({ pool: queryTimeoutMs === undefined ? pool : withQueryTimeout(pool, queryTimeoutMs) });
     }
   }
+}
+
+/**
+ * mysql2 takes a timeout per query only, and Kysely passes none: this pool hands Kysely
+ * connections whose every query carries `timeoutMs` (Kysely uses only query and release).
+ */
+function withQueryTimeout(pool: Mysql2Pool, timeoutMs: number): MysqlPool {
+  return {
+    getConnection(callback) {
+      pool.getConnection((error, connection) => {
+        if (error) return callback(error, undefined as never);
+        // Kysely streams only from streamQuery(), which latchkey never calls.
+        const query = (sql: string, parameters: unknown[], onResult: (error: unknown, result: never) => void) =>
+          connection.query({ sql, values: parameters, timeout: timeoutMs }, onResult);
+        callback(null, { query: query as unknown as MysqlPoolConnection['query'], release: () => connection.release() });
+      });
+    },
+    end: (callback) => pool.end(callback),
+  };
 }

@@ -2,7 +2,7 @@
 // existing Laravel database is left as it is) and latchkey's own tables. Kysely's Migrator
 // records what ran in `latchkey_migrations`, under a lock, so running it twice is harmless.
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import type { DialectName } from './connect.js';
+import { connect, type DialectName } from './connect.js';
 import type { Database } from './schema.js';
 import { toSqlTime } from './time.js';
 
@@ -117,6 +117,19 @@ function migrations(dialect: DialectName, schema: string | undefined): Record<st
       },
     },
   };
+}
+
+/**
+ * Migrates the database at `url` over a connection of its own, without the statement timeout
+ * of latchkey's store: adding to a large Laravel table may take longer than any request should.
+ */
+export async function migrateDatabase(url: string): Promise<string[]> {
+  const { db, dialect } = connect(url);
+  try {
+    return await migrate(db, dialect);
+  } finally {
+    await db.destroy();
+  }
 }
 
 export async function migrate(db: Kysely<Database>, dialect: DialectName): Promise<string[]> {

@@ -6,7 +6,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { EmailTakenError, UnavailableError } from '../core/errors.js';
 import type { IssueOptions, NewSession, NewToken, Store } from '../core/store.js';
 import type { Revoked, SessionRecord, TokenRecord, User, UserWithPassword } from '../core/types.js';
-import { connect, type Connection, type DialectName } from './connect.js';
+import { connect, type ConnectOptions, type Connection, type DialectName } from './connect.js';
 import { USER_MODEL, type Database, type UsersTable } from './schema.js';
 import { fromSqlTime, toSqlTime } from './time.js';
 
@@ -21,8 +21,8 @@ export class SqlStore implements Store {
   /** Every instance polls the epoch 20 times a second: compiled once, that costs less than half the CPU. */
   private readonly cacheStateQuery;
 
-  constructor(url: string) {
-    this.connection = connect(url);
+  constructor(url: string, options: ConnectOptions = {}) {
+    this.connection = connect(url, options);
     this.db = this.connection.db;
     this.dialect = this.connection.dialect;
     this.cacheStateQuery = this.db.selectFrom('latchkey_cache_state').select(['epoch', 'redis_run_id']).where('id', '=', 1).compile();
@@ -470,6 +470,7 @@ const UNAVAILABLE_CODES = new Set([
   'EHOSTUNREACH',
   'EAI_AGAIN',
   'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT', // mysql2: the query timeout
   'ER_CON_COUNT_ERROR',
   'SQLITE_BUSY',
   'SQLITE_CANTOPEN',
@@ -484,7 +485,7 @@ export function isUnavailable(error: unknown): boolean {
   if (!e) return false;
   if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^(08|57P|53)/.test(e.code))) return true;
   if (e.fatal === true) return true;
-  return typeof e.message === 'string' && /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|connect ETIMEDOUT|Pool is closed|Can't add new command when connection is in closed state/i.test(e.message);
+  return typeof e.message === 'string' && /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Query read timeout|connect ETIMEDOUT|Pool is closed|Can't add new command when connection is in closed state/i.test(e.message);
 }
 
 /** Maps a driver's connectivity failure to UnavailableError; lets everything else through. */

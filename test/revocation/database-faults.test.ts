@@ -98,3 +98,55 @@ describe('database faults: PostgreSQL behind a proxy, Redis, two instances', () 
     }
   });
 });
+
+// A partition that TCP has not noticed: connections stay open and no byte moves. Without a
+// client-side statement timeout, every request that needs the database would hang.
+for (const kind of ['postgres', 'mysql'] as const) {
+  describe(`database faults: ${kind} stalls silently behind a proxy`, () => {
+    let database: TestDatabase;
+    let proxy: TcpProxy;
+    let app: TestApp;
+
+    before(async () => {
+      database = await freshDatabase(kind);
+      const url = new URL(database.url);
+      proxy = await TcpProxy.start({ port: Number(url.port) });
+      url.port = String(proxy.port);
+      app = await startInstance({ DATABASE_URL: url.toString(), CACHE_PREFIX: uniquePrefix(), LATCHKEY_DATABASE_TIMEOUT: '500' });
+    });
+    after(async () => {
+      await app?.close();
+      await proxy?.close();
+      await database?.drop();
+    });
+
+    test('writes answer 503 instead of hanging, cached tokens keep validating, and it recovers', async () => {
+      const alice = await register(app);
+      assert.equal(await status(app, alice.token), 200);
+      const email = `stalled-${Date.now()}@example.com`;
+      proxy.stall();
+      try {
+        const reply = await answeredWithin(15_000, app.request('POST', '/api/auth/register', { body: { email, password: 'password-1' } }));
+        assert.deepEqual([reply.status, reply.body?.error?.code], [503, 'unavailable']);
+        assert.equal(await status(app, alice.token), 200, '/me from the in-process tier');
+      } finally {
+        proxy.unstall();
+      }
+      // The late replies of the timed-out statements are drained in order; then it works again.
+      assert.equal((await app.request('POST', '/api/auth/login', { body: { email: alice.email, password: alice.password } })).status, 200);
+      const db = app.latchkey.store.db;
+      const users = await db.selectFrom('users').select('id').where('email', '=', email).execute();
+      const tokens = users.length === 0 ? [] : await db.selectFrom('personal_access_tokens').select('id').where('tokenable_id', '=', users[0]!.id).execute();
+      assert.equal(tokens.length, users.length, 'the stalled registration is all or nothing');
+    });
+  });
+}
+
+/** The reply, or a clear failure instead of the test runner's timeout if the request hangs. */
+function answeredWithin<T>(ms: number, reply: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: the request hangs on the stalled database`)), ms);
+  });
+  return Promise.race([reply, hang]).finally(() => clearTimeout(timer));
+}

@@ -79,7 +79,7 @@ describe('configuration defaults', () => {
       LOG_LEVEL: 'WARN',
     });
     assert.deepEqual(
-      { ...config, epochPollMs: undefined, lastUsedFlushSeconds: undefined, memoryCacheEntries: undefined, memoryCacheBytes: undefined },
+      { ...config, epochPollMs: undefined, databaseTimeoutMs: undefined, lastUsedFlushSeconds: undefined, memoryCacheEntries: undefined, memoryCacheBytes: undefined },
       {
         port: 8080,
         host: '0.0.0.0',
@@ -104,6 +104,7 @@ describe('configuration defaults', () => {
         pruneHours: 0,
         logLevel: 'warn',
         epochPollMs: undefined,
+        databaseTimeoutMs: undefined,
         lastUsedFlushSeconds: undefined,
         memoryCacheEntries: undefined,
         memoryCacheBytes: undefined,
@@ -125,6 +126,8 @@ describe('configuration defaults', () => {
     // Node timers overflow past 2^31-1 ms and then fire at once: a huge poll interval would hammer the database.
     rejects({ LATCHKEY_EPOCH_POLL_MS: '9999999999' }, 'LATCHKEY_EPOCH_POLL_MS');
     rejects({ LATCHKEY_LAST_USED_FLUSH: '0' }, 'LATCHKEY_LAST_USED_FLUSH');
+    assert.equal(config.databaseTimeoutMs, 5000);
+    rejects({ LATCHKEY_DATABASE_TIMEOUT: '10' }, 'LATCHKEY_DATABASE_TIMEOUT');
   });
 });
 
