@@ -68,7 +68,13 @@ export function decodeEntry(raw: string): CacheEntry | undefined {
   return undefined;
 }
 
-/** Rough bytes an entry takes in memory, for the in-process tier's byte bound. */
+/**
+ * Rough bytes an entry takes in memory, for the in-process tier's byte bound: the records, and
+ * the /me and /verify bodies rendered from them (http/rendered-bodies.ts), which live as long.
+ */
 export function entrySize(entry: CacheEntry): number {
-  return 200 + 2 * ((entry.user.email?.length ?? 0) + (entry.user.name?.length ?? 0) + (entry.token?.name.length ?? 0) + (entry.session?.userAgent?.length ?? 0)) + 16 * (entry.token?.abilities.length ?? 0);
+  const { user, token, session } = entry;
+  const text = (user.email?.length ?? 0) + (user.name?.length ?? 0) + (token?.name.length ?? 0) + (session?.userAgent?.length ?? 0);
+  const abilities = token ? token.abilities.reduce((sum, ability) => sum + ability.length + 20, 0) : 0;
+  return 700 + 3 * text + 2 * abilities;
 }

@@ -110,6 +110,7 @@ for (const [name, parse] of PARSERS) {
       ['a prefixed secret one character short', `1|${good.slice(0, -1)}`],
       ['a prefixed secret one character long', `1|${good}0`],
       ['a prefixed secret with a non-alphanumeric body', `1|lk_${'-'.repeat(40)}${crcHex('-'.repeat(40))}`],
+      ['an underscore in the body, with its right CRC', `1|${secretWith(`${ENTROPY.slice(0, -1)}_`)}`],
       ['upper-case CRC hex', `1|lk_${ENTROPY}${crcHex(ENTROPY).toUpperCase()}`],
       ['a space inside', `1|lk_ ${good.slice(4)}`],
       ['a tab', `1|${good}\t`],
@@ -142,8 +143,9 @@ describe('tokenReader', () => {
         const secret = newSecret(prefix);
         const at = Math.floor(Math.random() * secret.length);
         const damaged = `${secret.slice(0, at)}${secret[at] === 'a' ? 'b' : 'a'}${secret.slice(at + 1)}`;
+        const underscored = `${secret.slice(0, at)}_${secret.slice(at + 1)}`;
         const id = String(Math.floor(Math.random() * 10 ** (1 + (i % 17))) + 1);
-        for (const raw of [`${id}|${secret}`, `${id}|${damaged}`, secret, `0${id}|${secret}`]) assert.deepEqual(parse(raw), parseToken(raw, prefix), raw);
+        for (const raw of [`${id}|${secret}`, `${id}|${damaged}`, `${id}|${underscored}`, secret, `0${id}|${secret}`]) assert.deepEqual(parse(raw), parseToken(raw, prefix), raw);
       }
     }
   });

@@ -1,13 +1,14 @@
 // API.md §3: register, login, logout, me, password, tokens and verify.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { hasAbility, type ClientInfo } from '../../core/auth-service.js';
-import type { AuthContext, TokenRecord } from '../../core/types.js';
+import type { AuthContext } from '../../core/types.js';
 import { forbidden, notFound } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentInstant, presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
 import { objectBody } from '../app.js';
+import { RenderedBodies } from '../rendered-bodies.js';
 import { setSessionCookie } from './sessions.js';
 
 export function clientOf(request: FastifyRequest): ClientInfo {
@@ -142,7 +143,7 @@ export function accountRoutes(latchkey: Latchkey) {
   const anyCredential = authenticate(auth);
   const accountManagement = authenticate(auth, '*');
   const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
-  const tokenInfo = (token: TokenRecord | null) => token && presentTokenInfo(token, auth.tokenExpiry(token), auth.lastUsedAt(token), true);
+  const rendered = { me: new RenderedBodies(), verify: new RenderedBodies() };
 
   return async function routes(app: FastifyInstance) {
     app.post('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
@@ -161,10 +162,15 @@ export function accountRoutes(latchkey: Latchkey) {
       return reply.code(204).send();
     });
 
-    // /me and /verify are the hot paths: synchronous handlers, no promise per request.
+    // /me and /verify are the hot paths: synchronous handlers, no promise per request, bodies
+    // rendered once per credential. /me shows last_used_at, hence its version.
     app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
-      return reply.send({ user: presentUser(ctx.user), token: tokenInfo(ctx.token) });
+      const lastUsedAt = ctx.token && auth.lastUsedAt(ctx.token);
+      return rendered.me.send(reply, ctx, lastUsedAt, () => ({
+        user: presentUser(ctx.user),
+        token: ctx.token && presentTokenInfo(ctx.token, auth.tokenExpiry(ctx.token), lastUsedAt, true),
+      }));
     });
 
     app.put('/api/auth/password', { preHandler: accountManagement, schema: passwordSchema }, async (request, reply) => {
@@ -200,12 +206,12 @@ export function accountRoutes(latchkey: Latchkey) {
       if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);
       void reply.header('x-user-id', String(ctx.user.id));
       if (ctx.token) void reply.header('x-token-id', String(ctx.token.id));
-      return reply.send({
+      return rendered.verify.send(reply, ctx, null, () => ({
         user_id: ctx.user.id,
         token_id: ctx.token?.id ?? null,
         abilities: ctx.abilities,
         expires_at: ctx.token ? presentInstant(auth.tokenExpiry(ctx.token)) : null,
-      });
+      }));
     });
   };
 }
