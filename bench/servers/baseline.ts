@@ -6,19 +6,24 @@
 //   sanctum  what Laravel Sanctum does per request: SELECT the token by id, SELECT its user,
 //            UPDATE last_used_at, on the same PostgreSQL tables (a pg pool of 10, like latchkey's)
 //   bare     no authentication on a bare Fastify (no logger, no hooks): a reference row only
+//   lookup   the least any per-token authentication can do on this setup: SHA-256 of the bearer
+//            secret, one Map lookup among every token (read from the database at start-up), and
+//            the answer's body kept per token (as latchkey keeps it): no expiry, no revocation,
+//            no coherence. A floor for latchkey's (e), not a competitor (bench/ab.ts only)
 // Usage: tsx bench/servers/baseline.ts <plain|jwt|sanctum|bare>; env PORT, DATABASE_URL, JWT_SECRET,
 // LOG_LEVEL.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { jwtVerify } from 'jose';
 import pg from 'pg';
-import { parseToken } from '../../src/core/token-format.js';
+import { parseToken, sha256Hex } from '../../src/core/token-format.js';
 import { createHttpApp } from '../../src/http/app.js';
 import { tokenInfoSchema, userSchema } from '../../src/http/presenters.js';
+import { RenderedBodies } from '../../src/http/rendered-bodies.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { toIso } from '../../src/store/time.js';
 
-type Mode = 'plain' | 'jwt' | 'sanctum' | 'bare';
+type Mode = 'plain' | 'jwt' | 'sanctum' | 'bare' | 'lookup';
 
 interface Identity {
   user: { id: number; name: string | null; email: string; created_at: string | null };
@@ -26,8 +31,8 @@ interface Identity {
 }
 
 const mode = process.argv[2] as Mode;
-if (!['plain', 'jwt', 'sanctum', 'bare'].includes(mode)) {
-  console.error('usage: baseline.ts <plain|jwt|sanctum|bare>');
+if (!['plain', 'jwt', 'sanctum', 'bare', 'lookup'].includes(mode)) {
+  console.error('usage: baseline.ts <plain|jwt|sanctum|bare|lookup>');
   process.exit(2);
 }
 
@@ -57,8 +62,15 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 /** Resolves the caller for the mode, or undefined (401). */
-function makeAuthenticator(): (request: FastifyRequest) => Identity | undefined | Promise<Identity | undefined> {
+async function makeAuthenticator(): Promise<(request: FastifyRequest) => Identity | undefined | Promise<Identity | undefined>> {
   const createdAt = new Date(0).toISOString();
+  if (mode === 'lookup') {
+    const byHash = await identitiesByHash();
+    return (request) => {
+      const raw = bearer(request);
+      return raw === undefined ? undefined : byHash.get(sha256Hex(raw.slice(raw.indexOf('|') + 1)));
+    };
+  }
   if (mode === 'plain' || mode === 'bare') {
     // The same answer for everyone: what the route costs with no authentication at all.
     const identity: Identity = {
@@ -114,31 +126,76 @@ function makeAuthenticator(): (request: FastifyRequest) => Identity | undefined 
   };
 }
 
-const authenticate = makeAuthenticator();
+/** Every token's identity, by the SHA-256 its row stores, as /me presents it (lookup mode). */
+async function identitiesByHash(): Promise<Map<string, Identity>> {
+  const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      `select t.id, t.token, t.name, t.abilities, t.created_at, t.expires_at, u.id as user_id, u.name as user_name, u.email, u.created_at as user_created_at
+       from personal_access_tokens t join users u on u.id = t.tokenable_id`,
+    );
+    return new Map(
+      rows.map((row) => [
+        row.token as string,
+        {
+          user: { id: Number(row.user_id), name: row.user_name, email: row.email, created_at: toIso(row.user_created_at?.getTime() ?? null) },
+          token: {
+            id: Number(row.id),
+            name: row.name,
+            abilities: JSON.parse(row.abilities ?? '["*"]'),
+            created_at: toIso(row.created_at?.getTime() ?? null),
+            last_used_at: null,
+            expires_at: toIso(row.expires_at?.getTime() ?? null),
+            current: true,
+          },
+        },
+      ]),
+    );
+  } finally {
+    await client.end();
+  }
+}
+
+const authenticate = await makeAuthenticator();
+/** Bodies kept per identity: lookup mode only (the others serialise every answer, as a route does). */
+const rendered = mode === 'lookup' ? { me: new RenderedBodies<Identity>(), verify: new RenderedBodies<Identity>() } : undefined;
 const app = mode === 'bare' ? Fastify({ logger: false }) : await createHttpApp({ logger: createLogger(process.env.LOG_LEVEL ?? 'warn'), trustProxy: false });
 
+interface Answer {
+  body: (identity: Identity) => object;
+  /** Kept bodies (lookup mode). */
+  bodies?: RenderedBodies<Identity>;
+  headers?: (identity: Identity, reply: FastifyReply) => void;
+}
+
 /**
- * Answers with `body(identity)`, or 401. Synchronous when the identity is (plain, bare), as
- * latchkey answers a warm token: every server gets the same, leanest handler shape.
+ * Answers with the route's body for the caller, or 401. Synchronous when the identity is
+ * (plain, bare, lookup), as latchkey answers a warm token: every server gets the same, leanest
+ * handler shape.
  */
-function respond(request: FastifyRequest, reply: FastifyReply, body: (identity: Identity, reply: FastifyReply) => object): FastifyReply | Promise<FastifyReply> {
+function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): FastifyReply | Promise<FastifyReply> {
   const send = (identity: Identity | undefined) => {
     if (!identity) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthenticated', message: 'Unauthenticated.' } });
-    return reply.send(body(identity, reply));
+    answer.headers?.(identity, reply);
+    return answer.bodies ? answer.bodies.send(reply, identity, null, () => answer.body(identity)) : reply.send(answer.body(identity));
   };
   const found = authenticate(request);
   return found instanceof Promise ? found.then(send) : send(found);
 }
 
 app.get('/healthz', async () => ({ status: 'ok' }));
-app.get('/api/auth/me', { schema: meSchema }, (request, reply) => respond(request, reply, (identity) => ({ user: identity.user, token: identity.token })));
-app.get('/api/auth/verify', { schema: verifySchema }, (request, reply) =>
-  respond(request, reply, (identity, reply) => {
+const me: Answer = { bodies: rendered?.me, body: (identity) => ({ user: identity.user, token: identity.token }) };
+const verify: Answer = {
+  bodies: rendered?.verify,
+  headers: (identity, reply) => {
     void reply.header('x-user-id', String(identity.user.id));
     if (identity.token) void reply.header('x-token-id', String(identity.token.id));
-    return { user_id: identity.user.id, token_id: identity.token?.id ?? null, abilities: identity.token?.abilities ?? ['*'], expires_at: identity.token?.expires_at ?? null };
-  }),
-);
+  },
+  body: (identity) => ({ user_id: identity.user.id, token_id: identity.token?.id ?? null, abilities: identity.token?.abilities ?? ['*'], expires_at: identity.token?.expires_at ?? null }),
+};
+app.get('/api/auth/me', { schema: meSchema }, (request, reply) => respond(request, reply, me));
+app.get('/api/auth/verify', { schema: verifySchema }, (request, reply) => respond(request, reply, verify));
 
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
 process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));

@@ -21,6 +21,9 @@ import { RedisTier } from './redis-tier.js';
 /** A fill whose database read began longer ago than this is dropped (tombstones outlive it). */
 const FILL_DEADLINE_MS = 5000;
 
+/** A credential used after this share of its CACHE_TTL is re-read in the background (refreshAhead). */
+const REFRESH_AHEAD_AFTER = 0.75;
+
 export interface CredentialCacheOptions {
   ttlSeconds: number;
   redis?: RedisConfig;
@@ -38,6 +41,9 @@ export interface CredentialCacheOptions {
 
 export type CacheStatus = 'up' | 'down' | 'memory';
 
+/** What find() found, and in which tier (null: a tombstone in Redis). */
+type Found = { entry: CacheEntry; from: 'redis' } | { entry: CacheEntry | undefined; from: 'database' } | { entry: undefined; from: null };
+
 /**
  * Test seams, to force interleavings deterministically (test/revocation). Unset in production:
  * the cost is one undefined check on a cache miss.
@@ -51,6 +57,9 @@ export class CredentialCache {
   readonly redis: RedisTier | undefined;
   private readonly memory: MemoryTier;
   private readonly ttlMs: number;
+  private readonly refreshAfterMs: number;
+  /** Cache keys being re-read by refreshAhead, so that a busy credential is re-read once. */
+  private readonly refreshing = new Set<string>();
   private epoch = 0;
   /** Bumped by every invalidation; a fill that saw another value is dropped. */
   private generation = 0;
@@ -68,6 +77,7 @@ export class CredentialCache {
     private readonly logger: Logger,
   ) {
     this.ttlMs = options.ttlSeconds * 1000;
+    this.refreshAfterMs = this.ttlMs * REFRESH_AHEAD_AFTER;
     this.memory = new MemoryTier(options.memoryEntries, options.memoryBytes);
     this.redis = options.redis
       ? new RedisTier(
@@ -109,7 +119,10 @@ export class CredentialCache {
   peek(kind: CredentialKind, hash: string): CacheEntry | undefined {
     if (!this.memoryTrusted()) return undefined;
     const local = this.memory.get(kind, hash);
-    if (local === undefined || !this.fresh(local)) return undefined;
+    if (local === undefined) return undefined;
+    const age = Date.now() - local.verifiedAt;
+    if (age >= this.ttlMs) return undefined;
+    if (age >= this.refreshAfterMs) this.refreshAhead(kind, hash, local);
     this.metrics.countLookup('memory');
     return local;
   }
@@ -119,7 +132,18 @@ export class CredentialCache {
    * from the database (and fills the tiers).
    */
   async fetch(kind: CredentialKind, hash: string, load: () => Promise<Credential | undefined>): Promise<CacheEntry | undefined> {
-    const key = `${kind}:${hash}`;
+    const { entry, from } = await this.find(`${kind}:${hash}`, load, this.ttlMs);
+    if (from) this.metrics.countLookup(from);
+    // With the in-process tier off, Redis serves every request: refresh ahead from here too.
+    if (from === 'redis' && Date.now() - entry.verifiedAt >= this.refreshAfterMs) this.refreshAhead(kind, hash, entry);
+    return entry;
+  }
+
+  /**
+   * fetch() for a copy at most `maxAgeMs` old; `from` is where it was looked up last (null for a
+   * tombstone).
+   */
+  private async find(key: string, load: () => Promise<Credential | undefined>, maxAgeMs: number): Promise<Found> {
     const generation = this.generation;
     const epoch = this.epoch;
 
@@ -127,12 +151,11 @@ export class CredentialCache {
       try {
         const raw = await this.redis.get(key);
         // A tombstone is written only after the row was deleted: the credential is gone.
-        if (raw === TOMBSTONE) return undefined;
+        if (raw === TOMBSTONE) return { entry: undefined, from: null };
         const shared = raw === null ? undefined : decodeEntry(raw);
-        if (shared && shared.epoch === this.epoch && this.fresh(shared)) {
-          this.metrics.countLookup('redis');
+        if (shared && shared.epoch === this.epoch && Date.now() - shared.verifiedAt < maxAgeMs) {
           this.remember(key, shared, generation);
-          return shared;
+          return { entry: shared, from: 'redis' };
         }
       } catch {
         this.metrics.fallbacks.inc();
@@ -140,10 +163,13 @@ export class CredentialCache {
     } else if (this.redis) {
       this.metrics.fallbacks.inc();
     }
+    return { entry: await this.load(key, load, generation, epoch), from: 'database' };
+  }
 
+  /** Reads a credential from the database and fills both tiers with it (the fill rules above). */
+  private async load(key: string, load: () => Promise<Credential | undefined>, generation: number, epoch: number): Promise<CacheEntry | undefined> {
     const verifiedAt = Date.now();
     const credential = await load();
-    this.metrics.countLookup('database');
     if (!credential) return undefined;
     if (this.hooks.afterLoad) await this.hooks.afterLoad(key);
     const entry = cacheEntry(credential, verifiedAt, epoch);
@@ -152,6 +178,27 @@ export class CredentialCache {
     }
     this.remember(key, entry, generation);
     return entry;
+  }
+
+  /**
+   * Replaces, without making the request wait, the entry of a credential still in use late in its
+   * CACHE_TTL: no request then pays for a busy credential's database read. The new copy comes
+   * from Redis if another instance has refreshed it already, else from the database. Nothing is
+   * served older than CACHE_TTL all the same. A credential found gone is forgotten everywhere at
+   * once; if the read fails, the entry serves until its TTL, as it would have anyway.
+   */
+  private refreshAhead(kind: CredentialKind, hash: string, entry: CacheEntry): void {
+    const key = `${kind}:${hash}`;
+    if (this.refreshing.has(key)) return;
+    this.refreshing.add(key);
+    this.metrics.refreshes.inc();
+    const load = kind === 't' ? () => this.store.findToken(entry.token!.id, hash) : () => this.store.findSession(hash);
+    this.find(key, load, this.refreshAfterMs)
+      // Gone from the database (deleted by another program): tell every tier and instance, as a
+      // revocation does, rather than leave copies to their TTL.
+      .then(({ entry: fresh }) => (fresh ? undefined : this.forget(kind === 't' ? { tokens: [hash], sessions: [] } : { tokens: [], sessions: [hash] })))
+      .catch(() => undefined)
+      .finally(() => this.refreshing.delete(key));
   }
 
   /**
@@ -223,10 +270,6 @@ export class CredentialCache {
   private tombstoneTtlMs(): number {
     // Outlives every fill that could still arrive (FILL_DEADLINE_MS) with room for clock skew.
     return this.ttlMs + 2 * FILL_DEADLINE_MS;
-  }
-
-  private fresh(entry: CacheEntry): boolean {
-    return Date.now() - entry.verifiedAt < this.ttlMs;
   }
 
   /** The in-process tier may be read. */

@@ -18,15 +18,16 @@ interface Rendered {
   text: string;
 }
 
-export class RenderedBodies {
-  private readonly texts = new WeakMap<AuthContext, Rendered>();
+/** `Owner`: what a body is a function of (the benchmark's baselines use their own type). */
+export class RenderedBodies<Owner extends object = AuthContext> {
+  private readonly texts = new WeakMap<Owner, Rendered>();
 
   /**
    * Sends `present()` as the route's 200 body, serialised by the route's own response schema
    * (reply.serialize, as reply.send(object) would), or the text kept from an earlier request
    * for the same `ctx` and `version`.
    */
-  send(reply: FastifyReply, ctx: AuthContext, version: number | null, present: () => object): FastifyReply {
+  send(reply: FastifyReply, ctx: Owner, version: number | null, present: () => object): FastifyReply {
     const kept = this.texts.get(ctx);
     if (kept !== undefined && kept.version === version) return reply.type(JSON_TYPE).send(kept.text);
     // Response-schema serialisers (fast-json-stringify) return strings; the type allows buffers.

@@ -46,6 +46,11 @@ export class Metrics {
     help: 'Operations that went to the database because Redis was unavailable or failed',
     registers: [this.registry],
   });
+  readonly refreshes = new Counter({
+    name: 'latchkey_cache_refreshes_total',
+    help: 'Credentials re-read from the database in the background, late in their CACHE_TTL, while in use',
+    registers: [this.registry],
+  });
   readonly epochBumps = new Counter({
     name: 'latchkey_cache_epoch_changes_total',
     help: 'Cache epoch changes seen by this instance (each discards every cached entry)',
