@@ -20,9 +20,10 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { seededBenchDatabase } from './lib/postgres.js';
-import { cpuMs, freePort, startProcess, waitUntilHealthy, type Started } from './lib/processes.js';
+import { freePort, startProcess, waitUntilHealthy, type Started } from './lib/processes.js';
 import { startPrivateRedis } from './lib/redis-server.js';
-import { assertAllOk, ensureWrk, runWrk, warmUp } from './lib/wrk.js';
+import { sideBySide, sideBySideTable } from './lib/side-by-side.js';
+import { ensureWrk } from './lib/wrk.js';
 
 const ALTERNATIONS = Number(process.env.AB_ALTERNATIONS ?? 12);
 const SECONDS = Number(process.env.AB_SECONDS ?? 2);
@@ -52,8 +53,6 @@ function parseArguments(args: string[]): Contender[] {
   if (contenders.length < 2) throw new Error('usage: npx tsx bench/ab.ts name=<checkout>[:mode] name=<checkout>[:mode] ...');
   return contenders;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
   const contenders = parseArguments(process.argv.slice(2));
@@ -91,28 +90,10 @@ async function main(): Promise<void> {
 }
 
 async function compare(running: Running[], endpoint: string, tokensFile: string): Promise<void> {
-  const load = (r: Running) => ({ url: `http://127.0.0.1:${r.port}${endpoint}`, tokensFile, connections: 64, threads: 2 });
-  for (const r of running) await warmUp(load(r), TOKENS, `${r.name} ${endpoint}`);
-  const rps = new Map<string, number[]>(running.map((r) => [r.name, []]));
-  const cpu = new Map<string, number[]>(running.map((r) => [r.name, []]));
-  for (let i = 0; i < ALTERNATIONS; i++) {
-    for (const r of i % 2 === 0 ? running : [...running].reverse()) {
-      const before = cpuMs(r.server.child.pid!);
-      const result = await runWrk({ ...load(r), seconds: SECONDS, offset: i * 1000 });
-      assertAllOk(`${r.name} ${endpoint}`, result);
-      rps.get(r.name)!.push(result.rps);
-      cpu.get(r.name)!.push(((cpuMs(r.server.child.pid!) - before) * 1000) / result.requests);
-    }
-  }
-  const first = running[0]!.name;
-  console.log(`\n${endpoint}: ${ALTERNATIONS} alternations of ${SECONDS} s; ratios are medians of per-alternation ratios to ${first}`);
-  console.log('| server | req/s (median) | CPU µs / req (median) | req/s ÷ ' + first + ' | CPU ÷ ' + first + ' |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const r of running) {
-    const rpsRatio = median(rps.get(r.name)!.map((x, i) => x / rps.get(first)![i]!));
-    const cpuRatio = median(cpu.get(r.name)!.map((x, i) => x / cpu.get(first)![i]!));
-    console.log(`| ${r.name} | ${median(rps.get(r.name)!).toFixed(0)} | ${median(cpu.get(r.name)!).toFixed(1)} | ${rpsRatio.toFixed(3)} | ${cpuRatio.toFixed(3)} |`);
-  }
+  const contestants = running.map((r) => ({ name: r.name, port: r.port, pid: r.server.child.pid! }));
+  const results = await sideBySide(contestants, { endpoint, tokensFile, tokens: TOKENS, alternations: ALTERNATIONS, seconds: SECONDS });
+  console.log(`\n${endpoint}: ${ALTERNATIONS} alternations of ${SECONDS} s; ratios are medians of per-alternation ratios to ${running[0]!.name}`);
+  console.log(sideBySideTable(results));
 }
 
 await main();

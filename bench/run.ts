@@ -14,7 +14,8 @@
 // Knobs (env): BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64),
 // BENCH_THREADS (2), BENCH_MEMORY_ENTRIES (1000000, 0 = skip), BENCH_PROFILE=1 (--cpu-prof for every
 // server, written to bench/results/raw/profiles; summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e,f: a subset while optimising),
-// BENCH_STORM=0 (skip the login storm).
+// BENCH_STORM=0 (skip the login storm), BENCH_SIDE_BY_SIDE (10 alternations; 0 = skip the side-by-side
+// comparison of (a), the lookup floor and (e): bench/lib/side-by-side.ts).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
@@ -22,6 +23,7 @@ import { describeMachine, loadAverage } from './lib/machine.js';
 import { seededBenchDatabase, type SeededToken } from './lib/postgres.js';
 import { cpuMs, freePort, sleep, startProcess, waitUntilHealthy, type Started } from './lib/processes.js';
 import { commandsProcessed, startPrivateRedis, type PrivateRedis } from './lib/redis-server.js';
+import { sideBySide, sideBySideTable, type Contestant, type SideBySideResult } from './lib/side-by-side.js';
 import { assertAllOk, ensureWrk, runWrk, warmUp, type WrkResult } from './lib/wrk.js';
 import { measureRedisMemory, memoryTable } from './redis-memory.js';
 import { runLoginStorm, type StormResult } from './login-storm.js';
@@ -38,6 +40,8 @@ const THREADS = env('BENCH_THREADS', 2);
 const MEMORY_ENTRIES = env('BENCH_MEMORY_ENTRIES', 1_000_000);
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const STORM = process.env.BENCH_STORM !== '0';
+const SIDE_BY_SIDE = env('BENCH_SIDE_BY_SIDE', 10);
+const SIDE_BY_SIDE_SECONDS = 2;
 const ONLY = (process.env.BENCH_TARGETS ?? 'a,b,c,d,e,f').split(',');
 const TOKENS = 10_000;
 const STORM_USERS = 32;
@@ -146,10 +150,30 @@ async function main(): Promise<void> {
       }
     }
     const rows = selected.flatMap((target) => ENDPOINTS.map((endpoint) => bestRun(runs.filter((r) => r.target === target && r.endpoint === endpoint))));
+
+    // The targets against (a) once more, with (a), the lookup floor and (e) up at once and loaded
+    // in turn: rounds minutes apart see a machine whose speed drifts, neighbours in time do not.
+    const paired = new Map<string, SideBySideResult[]>();
+    if (SIDE_BY_SIDE > 0 && ONLY.includes('a') && ONLY.includes('e')) {
+      const contestants: Contestant[] = [];
+      for (const [name, start] of [['(a)', baseline('plain')], ['lookup', baseline('lookup')], ['(e)', latchkey('e', {})]] as const) {
+        const port = await freePort();
+        const server = start(port);
+        running.push(server);
+        await waitUntilHealthy(server, `http://127.0.0.1:${port}/healthz`);
+        contestants.push({ name, port, pid: server.child.pid! });
+      }
+      for (const endpoint of ENDPOINTS) {
+        const results = await sideBySide(contestants, { endpoint, tokensFile: sanctumFile, tokens: TOKENS, alternations: SIDE_BY_SIDE, seconds: SIDE_BY_SIDE_SECONDS });
+        paired.set(endpoint, results);
+        console.log(`side by side ${endpoint}: ${results.map((r) => `${r.name} ${r.rpsRatio.toFixed(3)}`).join(', ')}`);
+      }
+      for (const server of running) await server.stop();
+    }
     const loadAfter = loadAverage();
 
     const memory = MEMORY_ENTRIES > 0 ? await measureRedisMemory(MEMORY_ENTRIES) : undefined;
-    const report = renderReport({ rows, storm, memory: memory && memoryTable(memory), machine, loadBefore, loadAfter });
+    const report = renderReport({ rows, paired, storm, memory: memory && memoryTable(memory), machine, loadBefore, loadAfter });
     console.log(`\n${report}`);
     mkdirSync(`${ROOT}bench/results`, { recursive: true });
     writeFileSync(`${ROOT}bench/results/latest.md`, report);
@@ -199,8 +223,16 @@ async function signJwts(tokens: SeededToken[]): Promise<string[]> {
   );
 }
 
-function renderReport(input: { rows: Row[]; storm: StormResult | undefined; memory: string | undefined; machine: ReturnType<typeof describeMachine>; loadBefore: string; loadAfter: string }): string {
-  const { rows, storm, memory, machine } = input;
+function renderReport(input: {
+  rows: Row[];
+  paired: Map<string, SideBySideResult[]>;
+  storm: StormResult | undefined;
+  memory: string | undefined;
+  machine: ReturnType<typeof describeMachine>;
+  loadBefore: string;
+  loadAfter: string;
+}): string {
+  const { rows, paired, storm, memory, machine } = input;
   const find = (key: string, endpoint: string) => rows.find((r) => r.target.key === key && r.endpoint === endpoint);
   const fmt = (n: number, digits = 2) => n.toFixed(digits);
   const perRequest = (n: number) => (n === 0 ? '0' : n < 0.01 ? n.toFixed(4) : n.toFixed(2));
@@ -242,6 +274,19 @@ function renderReport(input: { rows: Row[]; storm: StormResult | undefined; memo
     if (!bare) continue;
     const parts = [mine && `(e) / (f) = ${fmt(mine.result.rps / bare.result.rps)}`, setup && `(a) / (f) = ${fmt(setup.result.rps / bare.result.rps)}`].filter(Boolean);
     lines.push(`- \`${endpoint}\` against bare Fastify (no target): ${parts.join(', ')}`);
+  }
+  if (paired.size > 0) {
+    lines.push(
+      '',
+      `**Side by side**: (a), the \`lookup\` floor (SHA-256, one \`Map\` lookup and a kept body per token, nothing else: see docs/benchmarks.md) and (e) up at once, ` +
+        `loaded in turn by ${SIDE_BY_SIDE} alternations of ${SIDE_BY_SIDE_SECONDS} s per endpoint; medians, and medians of the per-alternation ratios to (a).`,
+    );
+    for (const [endpoint, results] of paired) lines.push('', `\`${endpoint}\`:`, '', sideBySideTable(results));
+    lines.push('', '**Targets for (e) against (a), side by side:**', '');
+    for (const [endpoint, goal] of [['/api/auth/me', 0.85], ['/api/auth/verify', 0.9]] as const) {
+      const ratio = paired.get(endpoint)?.find((r) => r.name === '(e)')?.rpsRatio;
+      if (ratio !== undefined) lines.push(`- \`${endpoint}\` (e) / (a) = ${fmt(ratio)} (target ≥ ${goal}) ${ratio >= goal ? 'met' : '**not met**'}`);
+    }
   }
   if (storm) {
     const ratio = storm.stormP99Ms / storm.idleP99Ms;

@@ -1,0 +1,71 @@
+// Servers compared side by side: all of them up at once, loaded in turn by short wrk runs that
+// alternate between them (in reverse order every other time), so that neighbours in time see the
+// same machine. On a shared machine whose speed drifts by tens of per cent over minutes, medians
+// of the per-alternation ratios resolve differences of a few per cent that runs minutes apart
+// cannot. Used by bench/ab.ts and by npm run bench (bench/run.ts).
+import { cpuMs } from './processes.js';
+import { assertAllOk, runWrk, warmUp } from './wrk.js';
+
+export interface Contestant {
+  name: string;
+  port: number;
+  pid: number;
+}
+
+export interface SideBySideOptions {
+  endpoint: string;
+  tokensFile: string;
+  tokens: number;
+  alternations: number;
+  seconds: number;
+}
+
+export interface SideBySideResult {
+  name: string;
+  rpsMedian: number;
+  cpuUsMedian: number;
+  /** Medians of the per-alternation ratios to the first contestant. */
+  rpsRatio: number;
+  cpuRatio: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export async function sideBySide(contestants: Contestant[], options: SideBySideOptions): Promise<SideBySideResult[]> {
+  const load = (c: Contestant) => ({ url: `http://127.0.0.1:${c.port}${options.endpoint}`, tokensFile: options.tokensFile, connections: 64, threads: 2 });
+  for (const c of contestants) await warmUp(load(c), options.tokens, `${c.name} ${options.endpoint}`);
+  const rps = contestants.map((): number[] => []);
+  const cpu = contestants.map((): number[] => []);
+  for (let i = 0; i < options.alternations; i++) {
+    const order = contestants.map((_, index) => index);
+    for (const index of i % 2 === 0 ? order : order.reverse()) {
+      const c = contestants[index]!;
+      const before = cpuMs(c.pid);
+      const result = await runWrk({ ...load(c), seconds: options.seconds, offset: i * 1000 });
+      assertAllOk(`${c.name} ${options.endpoint}`, result);
+      rps[index]!.push(result.rps);
+      cpu[index]!.push(((cpuMs(c.pid) - before) * 1000) / result.requests);
+    }
+  }
+  return contestants.map((c, index) => ({
+    name: c.name,
+    rpsMedian: median(rps[index]!),
+    cpuUsMedian: median(cpu[index]!),
+    rpsRatio: median(rps[index]!.map((x, i) => x / rps[0]![i]!)),
+    cpuRatio: median(cpu[index]!.map((x, i) => x / cpu[0]![i]!)),
+  }));
+}
+
+/** A markdown table of one endpoint's results. */
+export function sideBySideTable(results: SideBySideResult[]): string {
+  const first = results[0]!.name;
+  return [
+    `| server | req/s (median) | CPU µs / req (median) | req/s ÷ ${first} | CPU ÷ ${first} |`,
+    '|---|---:|---:|---:|---:|',
+    ...results.map((r) => `| ${r.name} | ${r.rpsMedian.toFixed(0)} | ${r.cpuUsMedian.toFixed(1)} | ${r.rpsRatio.toFixed(3)} | ${r.cpuRatio.toFixed(3)} |`),
+  ].join('\n');
+}
