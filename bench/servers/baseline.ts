@@ -111,18 +111,38 @@ async function makeAuthenticator(): Promise<(request: FastifyRequest) => Identit
     if (!user) return undefined;
     const now = new Date();
     await pool.query('update personal_access_tokens set last_used_at = $1, updated_at = $2 where id = $3', [now, now, token.id]);
-    return {
-      user: { id: Number(user.id), name: user.name, email: user.email, created_at: toIso(user.created_at?.getTime() ?? null) },
-      token: {
-        id: Number(token.id),
-        name: token.name,
-        abilities: JSON.parse(token.abilities ?? '["*"]'),
-        created_at: toIso(token.created_at?.getTime() ?? null),
-        last_used_at: toIso(now.getTime()),
-        expires_at: toIso(token.expires_at?.getTime() ?? null),
-        current: true,
-      },
-    };
+    return identityOf(token, user, now);
+  };
+}
+
+interface TokenRow {
+  id: string | number;
+  name: string;
+  abilities: string | null;
+  created_at: Date | null;
+  expires_at: Date | null;
+}
+interface UserRow {
+  id: string | number;
+  name: string | null;
+  email: string;
+  created_at: Date | null;
+}
+
+/** The identity /me presents, from a personal_access_tokens row and its users row (as pg reads them). */
+function identityOf(token: TokenRow, user: UserRow, lastUsedAt: Date | null): Identity {
+  const iso = (date: Date | null) => toIso(date?.getTime() ?? null);
+  return {
+    user: { id: Number(user.id), name: user.name, email: user.email, created_at: iso(user.created_at) },
+    token: {
+      id: Number(token.id),
+      name: token.name,
+      abilities: JSON.parse(token.abilities ?? '["*"]'),
+      created_at: iso(token.created_at),
+      last_used_at: iso(lastUsedAt),
+      expires_at: iso(token.expires_at),
+      current: true,
+    },
   };
 }
 
@@ -136,21 +156,7 @@ async function identitiesByHash(): Promise<Map<string, Identity>> {
        from personal_access_tokens t join users u on u.id = t.tokenable_id`,
     );
     return new Map(
-      rows.map((row) => [
-        row.token as string,
-        {
-          user: { id: Number(row.user_id), name: row.user_name, email: row.email, created_at: toIso(row.user_created_at?.getTime() ?? null) },
-          token: {
-            id: Number(row.id),
-            name: row.name,
-            abilities: JSON.parse(row.abilities ?? '["*"]'),
-            created_at: toIso(row.created_at?.getTime() ?? null),
-            last_used_at: null,
-            expires_at: toIso(row.expires_at?.getTime() ?? null),
-            current: true,
-          },
-        },
-      ]),
+      rows.map((row) => [row.token as string, identityOf(row, { id: row.user_id, name: row.user_name, email: row.email, created_at: row.user_created_at }, null)]),
     );
   } finally {
     await client.end();
