@@ -14,8 +14,8 @@
 // first server: neighbours in time see the same machine. Knobs (env): AB_ALTERNATIONS (12),
 // AB_SECONDS (2), AB_ENDPOINTS (/api/auth/me,/api/auth/verify), AB_CACHE_TTL (86400).
 // CACHE_TTL is a day by default: the comparison is of warm validations. AB_CACHE_TTL=60 (latchkey's
-// default) also measures each token's refresh from the database once a minute, which builds
-// before refresh-ahead paid on the request path.
+// default) also measures each token's refresh from the database once a minute (paid by requests
+// in builds without refresh ahead, in the background since).
 import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';

@@ -194,9 +194,12 @@ export class CredentialCache {
     this.metrics.refreshes.inc();
     const load = kind === 't' ? () => this.store.findToken(entry.token!.id, hash) : () => this.store.findSession(hash);
     this.find(key, load, this.refreshAfterMs)
-      // Gone from the database (deleted by another program): tell every tier and instance, as a
-      // revocation does, rather than leave copies to their TTL.
-      .then(({ entry: fresh }) => (fresh ? undefined : this.forget(kind === 't' ? { tokens: [hash], sessions: [] } : { tokens: [], sessions: [hash] })))
+      .then(({ entry: fresh }) => {
+        if (fresh) return;
+        // Gone (deleted by another program): tell every tier and instance, as a revocation does,
+        // rather than leave the copies to their TTL.
+        return this.forget(kind === 't' ? { tokens: [hash], sessions: [] } : { tokens: [], sessions: [hash] });
+      })
       .catch(() => undefined)
       .finally(() => this.refreshing.delete(key));
   }
