@@ -10,8 +10,12 @@
 //            secret, one Map lookup among every token (read from the database at start-up), and
 //            the answer's body kept per token (as latchkey keeps it): no expiry, no revocation,
 //            no coherence. A floor for latchkey's (e), not a competitor (bench/ab.ts only)
-// Usage: tsx bench/servers/baseline.ts <plain|jwt|sanctum|bare>; env PORT, DATABASE_URL, JWT_SECRET,
-// LOG_LEVEL.
+// and two steps between plain and lookup, to split the distance between them (bench/ab.ts only):
+//   kept     plain, with the body kept as lookup keeps it (one for everyone): what serialising
+//            each answer costs plain
+//   byid     lookup without the hashing: the token found by the id before its `|`, in a Map
+//            keyed by number: what answering with data that differs per request costs
+// Usage: tsx bench/servers/baseline.ts <mode>; env PORT, DATABASE_URL, JWT_SECRET, LOG_LEVEL.
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { jwtVerify } from 'jose';
@@ -23,7 +27,8 @@ import { RenderedBodies } from '../../src/http/rendered-bodies.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { toIso } from '../../src/store/time.js';
 
-type Mode = 'plain' | 'jwt' | 'sanctum' | 'bare' | 'lookup';
+const MODES = ['plain', 'jwt', 'sanctum', 'bare', 'lookup', 'kept', 'byid'] as const;
+type Mode = (typeof MODES)[number];
 
 interface Identity {
   user: { id: number; name: string | null; email: string; created_at: string | null };
@@ -31,8 +36,8 @@ interface Identity {
 }
 
 const mode = process.argv[2] as Mode;
-if (!['plain', 'jwt', 'sanctum', 'bare', 'lookup'].includes(mode)) {
-  console.error('usage: baseline.ts <plain|jwt|sanctum|bare|lookup>');
+if (!MODES.includes(mode)) {
+  console.error(`usage: baseline.ts <${MODES.join('|')}>`);
   process.exit(2);
 }
 
@@ -71,7 +76,14 @@ async function makeAuthenticator(): Promise<(request: FastifyRequest) => Identit
       return raw === undefined ? undefined : byHash.get(sha256Hex(raw.slice(raw.indexOf('|') + 1)));
     };
   }
-  if (mode === 'plain' || mode === 'bare') {
+  if (mode === 'byid') {
+    const byId = new Map([...(await identitiesByHash()).values()].map((identity) => [identity.token!.id, identity]));
+    return (request) => {
+      const raw = bearer(request);
+      return raw === undefined ? undefined : byId.get(Number(raw.slice(0, raw.indexOf('|'))));
+    };
+  }
+  if (mode === 'plain' || mode === 'bare' || mode === 'kept') {
     // The same answer for everyone: what the route costs with no authentication at all.
     const identity: Identity = {
       user: { id: 1, name: 'Bench User 1', email: 'user1@bench.test', created_at: createdAt },
@@ -164,20 +176,20 @@ async function identitiesByHash(): Promise<Map<string, Identity>> {
 }
 
 const authenticate = await makeAuthenticator();
-/** Bodies kept per identity: lookup mode only (the others serialise every answer, as a route does). */
-const rendered = mode === 'lookup' ? { me: new RenderedBodies<Identity>(), verify: new RenderedBodies<Identity>() } : undefined;
+/** Bodies kept per identity (lookup, kept, byid); the others serialise every answer, as a route does. */
+const rendered = mode === 'lookup' || mode === 'kept' || mode === 'byid' ? { me: new RenderedBodies<Identity>(), verify: new RenderedBodies<Identity>() } : undefined;
 const app = mode === 'bare' ? Fastify({ logger: false }) : await createHttpApp({ logger: createLogger(process.env.LOG_LEVEL ?? 'warn'), trustProxy: false });
 
 interface Answer {
   body: (identity: Identity) => object;
-  /** Kept bodies (lookup mode). */
+  /** Kept bodies (lookup, kept, byid). */
   bodies?: RenderedBodies<Identity>;
   headers?: (identity: Identity, reply: FastifyReply) => void;
 }
 
 /**
  * Answers with the route's body for the caller, or 401. Synchronous when the identity is
- * (plain, bare, lookup), as latchkey answers a warm token: every server gets the same, leanest
+ * (all but jwt and sanctum), as latchkey answers a warm token: every server gets the same, leanest
  * handler shape.
  */
 function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): FastifyReply | Promise<FastifyReply> {
