@@ -1,6 +1,11 @@
-// The login storm of `npm run bench`: token validation latency at idle, then while logins at
-// the real bcrypt cost run back to back. Hashing runs on libuv's thread pool, so the event
+// The login storm of `npm run bench`: token validation latency at idle and while logins at the
+// real bcrypt cost run back to back. Hashing runs on latchkey's hashing threads, so the event
 // loop keeps answering validations; were it hashed on the loop, p99 would jump to a hash's time.
+//
+// Idle and storm phases alternate, `pairs` times, and the judged figure is the median of the
+// pairs' p99 ratios: a p99 is the tail of one run, and a burst of other work on this shared
+// machine during one phase would otherwise decide the whole comparison.
+import { median } from './lib/side-by-side.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
 
 export interface StormOptions {
@@ -11,6 +16,7 @@ export interface StormOptions {
   emails: string[];
   password: string;
   seconds: number;
+  pairs: number;
   /** latchkey's /metrics: its event-loop delay (prom-client, reset at every scrape) per phase. */
   metricsUrl: string;
 }
@@ -20,35 +26,59 @@ export interface LoopDelay {
   maxMs: number;
 }
 
+export interface StormPhase {
+  validations: WrkResult;
+  loop: LoopDelay;
+}
+
+export interface StormPair {
+  idle: StormPhase;
+  storm: StormPhase;
+  loginsPerSecond: number;
+  loginP50Ms: number;
+  /** storm p99 / idle p99 */
+  ratio: number;
+}
+
 export interface StormResult {
   connections: number;
   seconds: number;
   loginConcurrency: number;
-  idle: WrkResult;
-  storm: WrkResult;
-  idleLoop: LoopDelay;
-  stormLoop: LoopDelay;
-  idleP99Ms: number;
-  stormP99Ms: number;
-  loginsPerSecond: number;
-  loginP50Ms: number;
+  pairs: StormPair[];
+  /** Median of the pairs' ratios: the judged figure. */
+  ratio: number;
 }
 
 /** Few connections: latency is then service time, not the queue of a saturated server. */
 const CONNECTIONS = 4;
-/** Twice libuv's default pool of 4 threads, so hashing never pauses during the window. */
+/** More clients than hashing threads (at most cores − 1), so hashing never pauses during the window. */
 const LOGIN_CONCURRENCY = 8;
 
 export async function runLoginStorm(options: StormOptions): Promise<StormResult> {
-  const load = { url: options.verifyUrl, tokensFile: options.tokensFile, connections: CONNECTIONS, threads: 1, seconds: options.seconds };
-  await loopDelay(options.metricsUrl); // resets the histogram
-  const idle = await runWrk(load);
-  const idleLoop = await loopDelay(options.metricsUrl);
+  const pairs: StormPair[] = [];
+  for (let pair = 0; pair < options.pairs; pair++) {
+    const idle = await measureValidations(options);
+    const { storm, loginsPerSecond, loginP50Ms } = await duringLogins(options, () => measureValidations(options));
+    pairs.push({ idle, storm, loginsPerSecond, loginP50Ms, ratio: storm.validations.p99Ms / idle.validations.p99Ms });
+  }
+  return { connections: CONNECTIONS, seconds: options.seconds, loginConcurrency: LOGIN_CONCURRENCY, pairs, ratio: median(pairs.map((p) => p.ratio)) };
+}
 
+/** One wrk run on /verify, with the event-loop delay of its window. */
+async function measureValidations(options: StormOptions): Promise<StormPhase> {
+  await loopDelay(options.metricsUrl); // resets the histogram
+  const validations = await runWrk({ url: options.verifyUrl, tokensFile: options.tokensFile, connections: CONNECTIONS, threads: 1, seconds: options.seconds });
+  const loop = await loopDelay(options.metricsUrl);
+  if (validations.non2xx > 0) throw new Error('login storm: a validation failed');
+  return { validations, loop };
+}
+
+/** Runs `measure` while LOGIN_CONCURRENCY clients log in back to back; the logins' rate and p50 in its window. */
+async function duringLogins(options: StormOptions, measure: () => Promise<StormPhase>) {
   let stopping = false;
   const durations: number[] = [];
   const failures: string[] = [];
-  const loop = async (worker: number) => {
+  const client = async (worker: number) => {
     for (let i = worker; !stopping; i += LOGIN_CONCURRENCY) {
       const started = performance.now();
       const response = await fetch(options.loginUrl, {
@@ -61,34 +91,17 @@ export async function runLoginStorm(options: StormOptions): Promise<StormResult>
       durations.push(performance.now() - started);
     }
   };
-  const loops = Array.from({ length: LOGIN_CONCURRENCY }, (_, worker) => loop(worker));
+  const clients = Array.from({ length: LOGIN_CONCURRENCY }, (_, worker) => client(worker));
   await new Promise((resolve) => setTimeout(resolve, 1000)); // every hashing thread busy first
-  await loopDelay(options.metricsUrl);
   const countBefore = durations.length;
   const windowStart = performance.now();
-  const storm = await runWrk(load);
+  const storm = await measure();
   const windowSeconds = (performance.now() - windowStart) / 1000;
-  const stormLoop = await loopDelay(options.metricsUrl);
-  const logins = durations.length - countBefore;
+  const logins = durations.slice(countBefore).sort((a, b) => a - b);
   stopping = true;
-  await Promise.all(loops);
+  await Promise.all(clients);
   if (failures.length > 0) throw new Error(`login storm: ${failures.length} logins failed (${failures[0]})`);
-  if (idle.non2xx + storm.non2xx > 0) throw new Error('login storm: a validation failed');
-
-  const sorted = durations.slice(countBefore, countBefore + logins).sort((a, b) => a - b);
-  return {
-    connections: CONNECTIONS,
-    seconds: options.seconds,
-    loginConcurrency: LOGIN_CONCURRENCY,
-    idle,
-    storm,
-    idleLoop,
-    stormLoop,
-    idleP99Ms: idle.p99Ms,
-    stormP99Ms: storm.p99Ms,
-    loginsPerSecond: logins / windowSeconds,
-    loginP50Ms: sorted[Math.floor(sorted.length / 2)] ?? NaN,
-  };
+  return { storm, loginsPerSecond: logins.length / windowSeconds, loginP50Ms: logins[Math.floor(logins.length / 2)] ?? NaN };
 }
 
 /** Event-loop delay since the previous scrape: a hash on the loop would show as its duration. */
