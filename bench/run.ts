@@ -302,9 +302,9 @@ function renderReport(input: {
     const phase = (p: StormPhase) => `${fmt(p.validations.rps, 0)} | ${fmt(p.validations.p50Ms)} | ${fmt(p.validations.p99Ms)} | ${fmt(p.loop.p99Ms, 1)} / ${fmt(p.loop.maxMs, 1)}`;
     storm.pairs.forEach((pair, i) => {
       lines.push(`| ${i + 1} | idle | ${phase(pair.idle)} | — | |`);
-      lines.push(`| ${i + 1} | logins | ${phase(pair.storm)} | ${fmt(pair.loginsPerSecond, 1)} (${fmt(pair.loginP50Ms, 0)}) | ${fmt(pair.ratio)} |`);
+      lines.push(`| ${i + 1} | logins | ${phase(pair.storm)} | ${fmt(pair.loginsPerSecond, 1)} (${fmt(pair.loginP50Ms, 0)}) | ${fmt(pair.ratio, 3)} |`);
     });
-    lines.push('', `p99 during the storm / idle p99, median of the pairs = ${fmt(storm.ratio)} (target ≤ 2) ${storm.ratio <= 2 ? 'met' : '**not met**'}.`);
+    lines.push('', `p99 during the storm / idle p99, median of the pairs = ${fmt(storm.ratio, 3)} (target ≤ 2) ${storm.ratio <= 2 ? 'met' : '**not met**'}.`);
   }
   if (memory) lines.push('', '**Redis memory**', '', memory);
   lines.push('', 'Reproduce: `npm run bench` (method: docs/benchmarks.md).', '');
