@@ -91,17 +91,22 @@ async function duringLogins(options: StormOptions, measure: () => Promise<StormP
       durations.push(performance.now() - started);
     }
   };
-  const clients = Array.from({ length: LOGIN_CONCURRENCY }, (_, worker) => client(worker));
-  await new Promise((resolve) => setTimeout(resolve, 1000)); // every hashing thread busy first
-  const countBefore = durations.length;
-  const windowStart = performance.now();
-  const storm = await measure();
-  const windowSeconds = (performance.now() - windowStart) / 1000;
-  const logins = durations.slice(countBefore).sort((a, b) => a - b);
-  stopping = true;
-  await Promise.all(clients);
+  const clients = Array.from({ length: LOGIN_CONCURRENCY }, (_, worker) => client(worker).catch((error: unknown) => void failures.push(String(error))));
+  let window: { storm: StormPhase; seconds: number; logins: number[] };
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // every hashing thread busy first
+    const countBefore = durations.length;
+    const start = performance.now();
+    const storm = await measure();
+    window = { storm, seconds: (performance.now() - start) / 1000, logins: durations.slice(countBefore).sort((a, b) => a - b) };
+  } finally {
+    // Also when the measurement failed: no client may go on logging in behind the error.
+    stopping = true;
+    await Promise.all(clients);
+  }
   if (failures.length > 0) throw new Error(`login storm: ${failures.length} logins failed (${failures[0]})`);
-  return { storm, loginsPerSecond: logins.length / windowSeconds, loginP50Ms: logins[Math.floor(logins.length / 2)] ?? NaN };
+  const { storm, seconds, logins } = window;
+  return { storm, loginsPerSecond: logins.length / seconds, loginP50Ms: logins[Math.floor(logins.length / 2)] ?? NaN };
 }
 
 /** Event-loop delay since the previous scrape: a hash on the loop would show as its duration. */

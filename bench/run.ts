@@ -294,7 +294,7 @@ function renderReport(input: {
     lines.push(
       '',
       `**Login storm** on (e), BCRYPT_ROUNDS=${BCRYPT_ROUNDS}: \`/api/auth/verify\` with wrk 1 thread, ${storm.connections} connections, ${storm.seconds} s a phase; ` +
-        `idle and ${storm.loginConcurrency} concurrent logins alternate, ${storm.pairs.length} times.`,
+        `idle and ${storm.loginConcurrency} concurrent logins alternate, ${storm.pairs.length === 1 ? 'once' : `${storm.pairs.length} times`}.`,
       '',
       '| pair | phase | verify req/s | verify p50 ms | verify p99 ms | event-loop delay p99 / max ms | logins/s (p50 ms) | storm p99 / idle p99 |',
       '|---:|---|---:|---:|---:|---:|---:|---:|',
