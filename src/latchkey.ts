@@ -10,7 +10,7 @@ import { AuthService } from './core/auth-service.js';
 import { createPasswordHasher, type PasswordHasher } from './core/passwords.js';
 import { Metrics } from './observability/metrics.js';
 import { SqlStore } from './store/sql-store.js';
-import { migrate, migrateDatabase } from './store/migrate.js';
+import { migrateDatabase } from './store/migrate.js';
 
 export interface Latchkey {
   config: Config;
@@ -45,9 +45,7 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
   }
   const store = new SqlStore(config.databaseUrl, { queryTimeoutMs: config.databaseTimeoutMs });
   try {
-    // Migrations run without the statement timeout, so on a connection of their own; but not
-    // for SQLite, which has no timeout and whose `:memory:` database lives in one connection.
-    if (options.migrate) await (store.dialect === 'sqlite' ? migrate(store.db, store.dialect) : migrateDatabase(config.databaseUrl));
+    if (options.migrate) await migrateDatabase(config.databaseUrl, store);
     const metrics = new Metrics({ processMetrics: options.processMetrics, redisStatus: config.redis ? (): boolean => cache.status() === 'up' : undefined });
     const cache: CredentialCache = new CredentialCache(
       store,

@@ -48,7 +48,7 @@ export class Metrics {
   });
   readonly refreshes = new Counter({
     name: 'latchkey_cache_refreshes_total',
-    help: 'Credentials re-read from the database in the background, late in their CACHE_TTL, while in use',
+    help: 'Credentials re-read in the background (from Redis or the database) because they were used late in their CACHE_TTL',
     registers: [this.registry],
   });
   readonly epochBumps = new Counter({

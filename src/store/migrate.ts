@@ -2,7 +2,7 @@
 // existing Laravel database is left as it is) and latchkey's own tables. Kysely's Migrator
 // records what ran in `latchkey_migrations`, under a lock, so running it twice is harmless.
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
-import { connect, type DialectName } from './connect.js';
+import { connect, type Connection, type DialectName } from './connect.js';
 import type { Database } from './schema.js';
 import { toSqlTime } from './time.js';
 
@@ -122,8 +122,11 @@ function migrations(dialect: DialectName, schema: string | undefined): Record<st
 /**
  * Migrates the database at `url` over a connection of its own, without the statement timeout
  * of latchkey's store: adding to a large Laravel table may take longer than any request should.
+ * SQLite has no timeout, and a `:memory:` database exists in one connection only, so there the
+ * store's own connection (`open`) is used when there is one.
  */
-export async function migrateDatabase(url: string): Promise<string[]> {
+export async function migrateDatabase(url: string, open?: Pick<Connection, 'db' | 'dialect'>): Promise<string[]> {
+  if (open?.dialect === 'sqlite') return migrate(open.db, open.dialect);
   const { db, dialect } = connect(url);
   try {
     return await migrate(db, dialect);
