@@ -27,14 +27,14 @@ const latchkey = await openLatchkey(config, { logger: createLogger('warn'), migr
 try {
   const tokens: string[] = [];
   for (let i = 0; i < TOKENS; i++) {
-    tokens.push((await latchkey.auth.register({ email: `hot${i}@bench.test`, password: 'password123' })).plainText);
+    tokens.push((await latchkey.accounts.register({ email: `hot${i}@bench.test`, password: 'password123' })).plainText);
   }
   const reader = tokenReader(config.tokenPrefix);
   const hashes = tokens.map((t) => reader.parse(t)!.hash);
-  await timePerCall('authenticateToken (warm, in-process tier)', (i) => latchkey.auth.authenticateToken(tokens[i % TOKENS]!));
+  await timePerCall('validateToken (warm, in-process tier)', (i) => latchkey.credentials.validateToken(tokens[i % TOKENS]!));
   await timePerCall('  tokenReader.parse (shape + SHA-256)', (i) => reader.parse(tokens[i % TOKENS]!));
   await timePerCall('  tokenReader.checksumValid (CRC32, on a miss)', (i) => reader.checksumValid(tokens[i % TOKENS]!));
-  await timePerCall('  cache.peek (in-process hit)', (i) => latchkey.cache.peek('t', hashes[i % TOKENS]!));
+  await timePerCall('  cache.cached (in-process hit)', (i) => latchkey.cache.cached('t', hashes[i % TOKENS]!));
 } finally {
   await latchkey.close();
   rmSync(dir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-// Configuration from the environment (API.md §1). Every problem is reported as one
+// Configuration from the environment (docs/api.md §1). Every problem is reported as one
 // ConfigError naming the variable, so the CLI can print a single clear line.
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';

@@ -2,11 +2,12 @@
 // latchkey through here, so they run exactly the same wiring.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { CredentialCache } from './cache/credential-cache.js';
+import { CredentialCache, type CredentialCacheDeps } from './cache/credential-cache.js';
 import { RateLimiter } from './cache/rate-limiter.js';
 import type { Config } from './config.js';
+import { Accounts } from './core/accounts.js';
 import { ActivityRecorder } from './core/activity.js';
-import { AuthService } from './core/auth-service.js';
+import { Credentials } from './core/credentials.js';
 import { createPasswordHasher, type PasswordHasher } from './core/passwords.js';
 import { Metrics } from './observability/metrics.js';
 import { SqlStore } from './store/sql-store.js';
@@ -16,12 +17,17 @@ export interface Latchkey {
   config: Config;
   /** Names this process in locks and logs. */
   instanceId: string;
+  /** The database (its stores, health and statement count). */
   store: SqlStore;
+  /** Read-only use outside the core: status and health. Forgetting goes through `credentials`. */
   cache: CredentialCache;
   rateLimiter: RateLimiter;
   activity: ActivityRecorder;
   hasher: PasswordHasher;
-  auth: AuthService;
+  /** Validates, issues and revokes tokens and sessions: the one owner of the cache protocol. */
+  credentials: Credentials;
+  /** Register, login, password change and the signed-in user's own credentials. */
+  accounts: Accounts;
   metrics: Metrics;
   logger: Logger;
   close(): Promise<void>;
@@ -34,6 +40,8 @@ export interface OpenOptions {
   /** A process that serves no requests (the CLI). */
   announceByEpoch?: boolean;
   processMetrics?: boolean;
+  /** Tests only: see CredentialCacheDeps.hooks. */
+  cacheHooks?: CredentialCacheDeps['hooks'];
 }
 
 export async function openLatchkey(config: Config, options: OpenOptions): Promise<Latchkey> {
@@ -47,8 +55,16 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
   try {
     if (options.migrate) await migrateDatabase(config.databaseUrl, store);
     const metrics = new Metrics({ processMetrics: options.processMetrics, redisStatus: config.redis ? (): boolean => cache.status() === 'up' : undefined });
+    const credentialStore = store.credentials;
+    // The cache reports credentials it finds deleted; they are revoked like any other.
+    const revokeGone: CredentialCacheDeps['onGone'] = (kind, hash) => credentials.revoke({ gone: { kind, hash } });
     const cache: CredentialCache = new CredentialCache(
-      store,
+      {
+        load: (kind, hash, tokenId) => (kind === 't' ? credentialStore.findToken(tokenId, hash) : credentialStore.findSession(hash)),
+        cacheState: store.cacheState,
+        onGone: revokeGone,
+        hooks: options.cacheHooks,
+      },
       {
         ttlSeconds: config.cacheTtlSeconds,
         redis: config.redis,
@@ -65,10 +81,11 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
     await cache.start();
     const rateLimiter = new RateLimiter(config.loginRateLimit, cache.redis);
     const forgetActivityAfterMs = Math.max(config.sessionLifetimeMinutes * 60_000, 2 * config.lastUsedFlushSeconds * 1000);
-    const activity = new ActivityRecorder(store, config.lastUsedFlushSeconds * 1000, forgetActivityAfterMs, logger);
+    const activity = new ActivityRecorder(credentialStore, config.lastUsedFlushSeconds * 1000, forgetActivityAfterMs, logger);
     activity.start();
     const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds);
-    const auth = new AuthService({ config, store, cache, hasher, rateLimiter, activity, metrics, logger });
+    const credentials: Credentials = new Credentials({ config, store: credentialStore, users: store.users, cache, activity, metrics });
+    const accounts = new Accounts({ config, users: store.users, credentials, hasher, rateLimiter, metrics, logger });
     metrics.databaseUp.set(1);
 
     return {
@@ -79,7 +96,8 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
       rateLimiter,
       activity,
       hasher,
-      auth,
+      credentials,
+      accounts,
       metrics,
       logger,
       async close() {

@@ -4,7 +4,6 @@
 import { Cron } from 'croner';
 import { ConfigError } from './config.js';
 import type { Latchkey } from './latchkey.js';
-import { pruneExpired } from './core/prune.js';
 
 /** Long enough that an instance whose clock is late still finds the tick taken. */
 const TICK_LEASE_MS = 6 * 3_600_000;
@@ -34,15 +33,15 @@ export class PruneScheduler {
 
   /** One scheduled run; public so tests can drive ticks without waiting for the clock. */
   async tick(at: Date): Promise<boolean> {
-    const { store, metrics, logger, config, instanceId } = this.latchkey;
+    const { store, credentials, metrics, logger, config, instanceId } = this.latchkey;
     const tickName = `prune:${at.toISOString().slice(0, 16)}`;
     try {
-      if (!(await store.acquireLock(tickName, instanceId, TICK_LEASE_MS))) {
+      if (!(await store.locks.acquire(tickName, instanceId, TICK_LEASE_MS))) {
         metrics.pruneRuns.inc({ outcome: 'skipped' });
         logger.debug({ event: 'prune_skipped', tick: tickName }, 'Another instance prunes this tick');
         return false;
       }
-      const result = await pruneExpired(store, config, config.pruneHours);
+      const result = await credentials.prune(config.pruneHours);
       metrics.pruneRuns.inc({ outcome: 'done' });
       metrics.prunedRows.inc({ table: 'personal_access_tokens' }, result.tokens);
       metrics.prunedRows.inc({ table: 'latchkey_sessions' }, result.sessions);

@@ -11,10 +11,10 @@
 //    so a restarted or failed-over Redis holding old data is never read under the current epoch.
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../config.js';
-import type { Store } from '../core/store.js';
+import type { CacheStateStore, CacheStatus, Credential, CredentialCache as CredentialCachePort, CredentialKind } from '../core/ports.js';
 import type { Revoked } from '../core/types.js';
 import type { Metrics } from '../observability/metrics.js';
-import { cacheEntry, decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry, type Credential, type CredentialKind } from './entry.js';
+import { cacheEntry, decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry } from './entry.js';
 import { MemoryTier } from './memory-tier.js';
 import { RedisTier } from './redis-tier.js';
 
@@ -39,21 +39,23 @@ export interface CredentialCacheOptions {
   announceByEpoch?: boolean;
 }
 
-export type CacheStatus = 'up' | 'down' | 'memory';
-
-/** What find() found, and in which tier (null: a tombstone in Redis). */
+/** What read() found, and in which tier (null: a tombstone in Redis). */
 type Found = { entry: CacheEntry; from: 'redis' } | { entry: CacheEntry | undefined; from: 'database' } | { entry: undefined; from: null };
 
-/**
- * Test seams, to force interleavings deterministically (test/revocation). Unset in production:
- * the cost is one undefined check on a cache miss.
- */
-export interface CacheHooks {
-  /** Runs after a database read, before its result fills the tiers; `key` is `t:` or `s:` + hash. */
-  afterLoad?: (key: string) => Promise<void>;
+export interface CredentialCacheDeps {
+  /** Reads a credential from the database. */
+  load(kind: CredentialKind, hash: string, tokenId: number | null): Promise<Credential | undefined>;
+  cacheState: CacheStateStore;
+  /** A background re-read found the credential deleted (by another program): revoke it everywhere. */
+  onGone(kind: CredentialKind, hash: string): Promise<unknown>;
+  /**
+   * Tests only (test/revocation), to force interleavings: runs after a database read, before its
+   * result fills the tiers; `key` is `t:` or `s:` + hash. Read on each miss, so a test may set it late.
+   */
+  hooks?: { afterLoad?: (key: string) => Promise<void> };
 }
 
-export class CredentialCache {
+export class CredentialCache implements CredentialCachePort {
   readonly redis: RedisTier | undefined;
   private readonly memory: MemoryTier;
   private readonly ttlMs: number;
@@ -67,11 +69,9 @@ export class CredentialCache {
   private polling = false;
   /** The Redis identity this instance sealed its current connection to (see seal()). */
   private sealedRunId: string | null = null;
-  /** See CacheHooks; tests set its members. */
-  readonly hooks: CacheHooks = {};
 
   constructor(
-    private readonly store: Store,
+    private readonly deps: CredentialCacheDeps,
     private readonly options: CredentialCacheOptions,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
@@ -96,7 +96,7 @@ export class CredentialCache {
 
   /** Reads the epoch, connects Redis and starts polling. Fails only if the database does. */
   async start(): Promise<void> {
-    this.adoptEpoch((await this.store.readCacheState()).epoch);
+    this.adoptEpoch((await this.deps.cacheState.read()).epoch);
     this.redis?.start();
     this.poller = setInterval(() => void this.pollEpoch(), this.options.epochPollMs);
     this.poller.unref();
@@ -116,7 +116,7 @@ export class CredentialCache {
    * The credential from the in-process tier, synchronously, when that tier may be trusted and
    * holds a fresh copy: the warm path of every validation, with no promise and no I/O.
    */
-  peek(kind: CredentialKind, hash: string): CacheEntry | undefined {
+  cached(kind: CredentialKind, hash: string): CacheEntry | undefined {
     if (!this.memoryTrusted()) return undefined;
     const local = this.memory.get(kind, hash);
     if (local === undefined) return undefined;
@@ -128,11 +128,11 @@ export class CredentialCache {
   }
 
   /**
-   * Finds a credential that peek() did not: from Redis when it may be trusted, else with `load`
-   * from the database (and fills the tiers).
+   * Finds a credential that cached() did not: from Redis when it may be trusted, else from the
+   * database (and fills the tiers).
    */
-  async fetch(kind: CredentialKind, hash: string, load: () => Promise<Credential | undefined>): Promise<CacheEntry | undefined> {
-    const { entry, from } = await this.find(`${kind}:${hash}`, load, this.ttlMs);
+  async lookup(kind: CredentialKind, hash: string, tokenId: number | null): Promise<CacheEntry | undefined> {
+    const { entry, from } = await this.read(kind, hash, tokenId, this.ttlMs);
     if (from) this.metrics.countLookup(from);
     // With the in-process tier off, Redis serves every request: refresh ahead from here too.
     if (from === 'redis' && Date.now() - entry.verifiedAt >= this.refreshAfterMs) this.refreshAhead(kind, hash, entry);
@@ -140,10 +140,11 @@ export class CredentialCache {
   }
 
   /**
-   * fetch() for a copy at most `maxAgeMs` old; `from` is where it was looked up last (null for a
+   * lookup() for a copy at most `maxAgeMs` old; `from` is where it was looked up last (null for a
    * tombstone).
    */
-  private async find(key: string, load: () => Promise<Credential | undefined>, maxAgeMs: number): Promise<Found> {
+  private async read(kind: CredentialKind, hash: string, tokenId: number | null, maxAgeMs: number): Promise<Found> {
+    const key = `${kind}:${hash}`;
     const generation = this.generation;
     const epoch = this.epoch;
 
@@ -163,15 +164,17 @@ export class CredentialCache {
     } else if (this.redis) {
       this.metrics.fallbacks.inc();
     }
-    return { entry: await this.load(key, load, generation, epoch), from: 'database' };
+    return { entry: await this.readDatabase(kind, hash, tokenId, generation, epoch), from: 'database' };
   }
 
   /** Reads a credential from the database and fills both tiers with it (the fill rules above). */
-  private async load(key: string, load: () => Promise<Credential | undefined>, generation: number, epoch: number): Promise<CacheEntry | undefined> {
+  private async readDatabase(kind: CredentialKind, hash: string, tokenId: number | null, generation: number, epoch: number): Promise<CacheEntry | undefined> {
+    const key = `${kind}:${hash}`;
     const verifiedAt = Date.now();
-    const credential = await load();
+    const credential = await this.deps.load(kind, hash, tokenId);
     if (!credential) return undefined;
-    if (this.hooks.afterLoad) await this.hooks.afterLoad(key);
+    const afterLoad = this.deps.hooks?.afterLoad;
+    if (afterLoad) await afterLoad(key);
     const entry = cacheEntry(credential, verifiedAt, epoch);
     if (this.redis?.usable) {
       this.redis.fill(key, encodeEntry(entry), this.ttlMs, verifiedAt + FILL_DEADLINE_MS).catch(() => this.metrics.fallbacks.inc());
@@ -192,14 +195,9 @@ export class CredentialCache {
     if (this.refreshing.has(key)) return;
     this.refreshing.add(key);
     this.metrics.refreshes.inc();
-    const load = kind === 't' ? () => this.store.findToken(entry.token!.id, hash) : () => this.store.findSession(hash);
-    this.find(key, load, this.refreshAfterMs)
-      .then(({ entry: fresh }) => {
-        if (fresh) return;
-        // Gone (deleted by another program): tell every tier and instance, as a revocation does,
-        // rather than leave the copies to their TTL.
-        return this.forget(kind === 't' ? { tokens: [hash], sessions: [] } : { tokens: [], sessions: [hash] });
-      })
+    this.read(kind, hash, entry.token?.id ?? null, this.refreshAfterMs)
+      // Gone (deleted by another program): revoked everywhere, rather than left to the TTL.
+      .then(({ entry: fresh }) => (fresh ? undefined : this.deps.onGone(kind, hash)))
       .catch(() => undefined)
       .finally(() => this.refreshing.delete(key));
   }
@@ -229,7 +227,7 @@ export class CredentialCache {
           await this.redis.tombstone(keys, this.tombstoneTtlMs());
           // A failover may have happened under us: if another instance has already sealed
           // the epoch to a newer master, our tombstones may sit on a demoted one and be lost.
-          if ((await this.store.readCacheState()).redisRunId === this.sealedRunId) return;
+          if ((await this.deps.cacheState.read()).redisRunId === this.sealedRunId) return;
         } catch {
           // fall through to the epoch
         }
@@ -243,15 +241,20 @@ export class CredentialCache {
   }
 
   /** Discards everything cached by every instance (revoke --all, cache:clear). */
-  async bumpEpoch(redisRunId?: string | null): Promise<number> {
-    const epoch = await this.store.bumpEpoch(redisRunId);
+  async invalidateAll(): Promise<void> {
+    await this.bumpEpoch();
+  }
+
+  private async bumpEpoch(redisRunId?: string | null): Promise<number> {
+    const epoch = await this.deps.cacheState.bump(redisRunId);
     this.adoptEpoch(epoch);
     return epoch;
   }
 
   /** Drops latchkey's entries and tombstones from Redis, then bumps the epoch. */
   async clear(): Promise<number> {
-    const removed = this.redis ? await this.redis.clearCached() : 0;
+    // An unreachable Redis keeps its keys; the new epoch makes them worthless all the same.
+    const removed = this.redis?.usable ? await this.redis.clearCached() : 0;
     await this.bumpEpoch();
     return removed;
   }
@@ -317,7 +320,7 @@ export class CredentialCache {
     // not fill the in-process tier once we trust it again.
     this.discardLocal();
     this.sealedRunId = runId;
-    const state = await this.store.readCacheState();
+    const state = await this.deps.cacheState.read();
     if (state.redisRunId === runId) {
       this.adoptEpoch(state.epoch);
       return;
@@ -331,7 +334,7 @@ export class CredentialCache {
     if (this.polling) return;
     this.polling = true;
     try {
-      const { epoch } = await this.store.readCacheState();
+      const { epoch } = await this.deps.cacheState.read();
       this.metrics.databaseUp.set(1);
       this.adoptEpoch(epoch);
     } catch {

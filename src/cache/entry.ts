@@ -1,15 +1,8 @@
 // What the caches hold for one token or session: the records needed to answer /me and
 // /verify without the database, stamped with when they were read from it and under which
 // cache epoch (see docs/revocation.md).
+import type { Credential } from '../core/ports.js';
 import { ALL_ABILITIES, type AuthContext, type SessionRecord, type TokenRecord, type User } from '../core/types.js';
-
-export type CredentialKind = 't' | 's';
-
-export interface Credential {
-  user: User;
-  token?: TokenRecord;
-  session?: SessionRecord;
-}
 
 /** What a valid credential authenticates (an AuthContext), and where the copy comes from. */
 export interface CacheEntry extends AuthContext {

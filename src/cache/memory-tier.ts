@@ -1,7 +1,8 @@
 // The in-process tier: an LRU bounded by entry count and bytes. Whether it may be trusted is
 // decided by CredentialCache, which empties it whenever coherence is in doubt.
 import { LRUCache } from 'lru-cache';
-import { entrySize, type CacheEntry, type CredentialKind } from './entry.js';
+import type { CredentialKind } from '../core/ports.js';
+import { entrySize, type CacheEntry } from './entry.js';
 
 /**
  * Keyed by the credential's hash alone rather than its `t:`/`s:` cache key, which a lookup would

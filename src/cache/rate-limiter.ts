@@ -1,9 +1,9 @@
-// Fixed-window attempt counters for login, session login and password change (API.md §3).
+// Fixed-window attempt counters for login, session login and password change (docs/api.md §3).
 // An attempt is counted before the password is checked (so parallel guesses cannot slip past
 // the limit) and the count is cleared by a success. Redis counts atomically across instances;
 // without it, or while it is unavailable, each instance counts in memory.
 import { createHash } from 'node:crypto';
-import type { RedisTier } from './redis-tier.js';
+import { normaliseEmail } from '../core/emails.js';
 
 const WINDOW_MS = 60_000;
 
@@ -12,12 +12,14 @@ export interface AttemptResult {
   retryAfterSeconds: number;
 }
 
-const HIT_SCRIPT = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}`;
+/** Counters shared by every instance (the Redis tier implements them). */
+export interface SharedCounters {
+  /** Connected and answering: worth asking. */
+  readonly usable: boolean;
+  /** Counts one hit in a fixed window that starts with the first; returns [count, ms left]. */
+  hit(key: string, windowMs: number): Promise<[number, number]>;
+  reset(key: string): Promise<void>;
+}
 
 export class RateLimiter {
   private readonly local = new Map<string, { count: number; resetAt: number }>();
@@ -25,9 +27,8 @@ export class RateLimiter {
 
   constructor(
     private readonly limit: number,
-    private readonly redis: RedisTier | undefined,
+    private readonly shared: SharedCounters | undefined,
   ) {
-    this.redis?.client.defineCommand('latchkeyHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
     this.sweeper = setInterval(() => this.sweep(), WINDOW_MS);
     this.sweeper.unref();
   }
@@ -44,7 +45,7 @@ export class RateLimiter {
   async clear(email: string, ip: string): Promise<void> {
     const key = this.key(email, ip);
     this.local.delete(key);
-    if (this.redis?.usable) await this.redis.client.del(this.redis.prefix + key).catch(() => undefined);
+    if (this.shared?.usable) await this.shared.reset(key).catch(() => undefined);
   }
 
   close(): void {
@@ -53,15 +54,13 @@ export class RateLimiter {
 
   private key(email: string, ip: string): string {
     // Hashed so that no address or email is readable in Redis and no byte of it is special.
-    return `rl:${createHash('sha256').update(`${email.trim().toLowerCase()}\n${ip}`).digest('hex')}`;
+    return `rl:${createHash('sha256').update(`${normaliseEmail(email)}\n${ip}`).digest('hex')}`;
   }
 
   private async sharedHit(key: string): Promise<[number, number] | undefined> {
-    if (!this.redis?.usable) return undefined;
+    if (!this.shared?.usable) return undefined;
     try {
-      const client = this.redis.client as unknown as { latchkeyHit(key: string, windowMs: number): Promise<[number, number]> };
-      const [count, ttl] = await client.latchkeyHit(this.redis.prefix + key, WINDOW_MS);
-      return [Number(count), Number(ttl)];
+      return await this.shared.hit(key, WINDOW_MS);
     } catch {
       return undefined;
     }

@@ -30,9 +30,18 @@ const HEARTBEAT_MS = 20;
  */
 const COHERENCE_LEASE_MS = 75;
 
+/** Counts one hit in a fixed window that starts with the first; returns [count, ms left]. */
+const HIT_SCRIPT = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}`;
+
 type ScriptedClient = RedisClient & {
   latchkeyFill(key: string, value: string, ttlMs: number, deadlineMs: number): Promise<number>;
   latchkeyTombstone(key: string, ttlMs: number, channel: string, message: string): Promise<number>;
+  latchkeyHit(key: string, windowMs: number): Promise<[number, number]>;
 };
 
 export interface RedisTierEvents {
@@ -75,6 +84,7 @@ export class RedisTier {
     this.client = createRedisClient(config, { timeoutMs, failFast: true }) as ScriptedClient;
     this.client.defineCommand('latchkeyFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
     this.client.defineCommand('latchkeyTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
+    this.client.defineCommand('latchkeyHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
     this.subscriber = createSubscriber(config, timeoutMs);
 
     for (const conn of [this.client, this.subscriber]) {
@@ -133,6 +143,16 @@ export class RedisTier {
   async tombstone(keys: string[], ttlMs: number): Promise<void> {
     // One key per script call so that Redis Cluster never sees keys of two slots together.
     await this.watch(Promise.all(keys.map((key) => this.client.latchkeyTombstone(this.prefix + key, ttlMs, this.channel, key))));
+  }
+
+  /** Shared attempt counters for the rate limiter (SharedCounters). */
+  async hit(key: string, windowMs: number): Promise<[number, number]> {
+    const [count, ttl] = await this.watch(this.client.latchkeyHit(this.prefix + key, windowMs));
+    return [Number(count), Number(ttl)];
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.watch(this.client.del(this.prefix + key));
   }
 
   /** Deletes cached entries and tombstones (keys `t:` and `s:`) on every master. */

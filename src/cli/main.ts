@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `latchkey` command line (API.md §5). Exit 0 on success, 1 on a failure with one clear line
+// `latchkey` command line (docs/api.md §5). Exit 0 on success, 1 on a failure with one clear line
 // on standard error, 2 on bad usage.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -109,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function describe(error: unknown): Promise<string> {
   if (error instanceof ConfigError) return `configuration error: ${error.message}`;
-  const [{ CliError }, { isUnavailable }] = await Promise.all([commands(), import('../store/sql-store.js')]);
+  const [{ CliError }, { isUnavailable }] = await Promise.all([commands(), import('../store/sql-database.js')]);
   if (error instanceof CliError) return error.message;
   if (error instanceof UnavailableError) return unreachable(error.causeError);
   if (error instanceof AppError) {

@@ -6,20 +6,19 @@ import { buildServer } from '../http/server.js';
 import { openLatchkey, type Latchkey } from '../latchkey.js';
 import { createLogger } from '../observability/logger.js';
 import { checkPruneSchedule, PruneScheduler } from '../scheduler.js';
-import { isMigrated } from '../store/migrate.js';
-import { SqlStore } from '../store/sql-store.js';
+import { assertMigrated } from '../store/migrate.js';
 import { CliError } from './commands.js';
 
 export async function serve(config: Config, options: { migrate: boolean }): Promise<void> {
   // Problems the user can fix are reported before anything starts.
   if (config.pruneSchedule) checkPruneSchedule(config.pruneSchedule);
-  if (!options.migrate) await requireMigrated(config);
+  if (!options.migrate) await assertMigrated(config.databaseUrl, 'run `latchkey migrate` first, or start without --no-migrate');
   const logger = createLogger(config.logLevel);
   const latchkey = await openLatchkey(config, { logger, migrate: options.migrate, processMetrics: true });
   const scheduler = new PruneScheduler(latchkey);
   if (config.pruneSchedule) scheduler.start(config.pruneSchedule);
   // Best effort: without it, the first failed login is only slower.
-  latchkey.auth.warmUp().catch(() => undefined);
+  latchkey.accounts.warmUp().catch(() => undefined);
   const app = await buildServer(latchkey);
   try {
     await app.listen({ port: config.port, host: config.host });
@@ -38,17 +37,6 @@ export async function serve(config: Config, options: { migrate: boolean }): Prom
   // `once`: a second signal gets Node's default handling and ends the process at once.
   process.once('SIGTERM', () => void stop(app, scheduler, latchkey, 'SIGTERM'));
   process.once('SIGINT', () => void stop(app, scheduler, latchkey, 'SIGINT'));
-}
-
-async function requireMigrated(config: Config): Promise<void> {
-  const store = new SqlStore(config.databaseUrl);
-  try {
-    if (!(await isMigrated(store.db, store.dialect))) {
-      throw new CliError('the database is not migrated: run `latchkey migrate` first, or start without --no-migrate');
-    }
-  } finally {
-    await store.close();
-  }
 }
 
 /** Longer than any request may take (requestTimeout 30 s is for slow clients, not handlers). */

@@ -3,7 +3,7 @@
 // batch, and shutdown flushes what is left. Sanctum's UPDATE on every request is the cost
 // this avoids.
 import type { Logger } from 'pino';
-import type { Store } from './store.js';
+import type { CredentialStore } from './ports.js';
 
 export class ActivityRecorder {
   private pendingTokens = new Set<number>();
@@ -14,7 +14,7 @@ export class ActivityRecorder {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Pick<CredentialStore, 'touch'>,
     private readonly intervalMs: number,
     private readonly forgetAfterMs: number,
     private readonly logger: Logger,
@@ -49,8 +49,8 @@ export class ActivityRecorder {
     this.pendingSessions = new Set();
     const at = Date.now();
     try {
-      if (tokens.size > 0) await this.store.touchTokens([...tokens], at);
-      if (sessions.size > 0) await this.store.touchSessions([...sessions], at);
+      if (tokens.size > 0) await this.store.touch('tokens', [...tokens], at);
+      if (sessions.size > 0) await this.store.touch('sessions', [...sessions], at);
     } catch (error) {
       for (const id of tokens) this.pendingTokens.add(id);
       for (const id of sessions) this.pendingSessions.add(id);

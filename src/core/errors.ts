@@ -1,4 +1,4 @@
-// Errors the user can cause, each with its HTTP status and the stable code of API.md §3.
+// Errors the user can cause, each with its HTTP status and the stable code of docs/api.md §3.
 
 export class AppError extends Error {
   constructor(

@@ -1,6 +1,6 @@
 // Sanctum 4 token format: `{id}|{prefix}{40 random [A-Za-z0-9]}{crc32b hex of those 40}`.
 // The database keeps only the SHA-256 hex of the part after `|`.
-import { hash, randomInt } from 'node:crypto';
+import { hash, randomInt, timingSafeEqual } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -25,6 +25,13 @@ export interface ParsedToken {
 export function sha256Hex(value: string): string {
   // The one-shot API: a quarter of createHash's cost, and this runs on every validation.
   return hash('sha256', value, 'hex');
+}
+
+/** Compares secrets (hashes, CSRF values, bearer keys) in time independent of where they differ. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Random string from [A-Za-z0-9] using a CSPRNG without modulo bias. */

@@ -1,5 +1,6 @@
-// Input rules of API.md §2–3. Each check records a message per field, so one 422 names every
+// Input rules of docs/api.md §2–3. Each check records a message per field, so one 422 names every
 // problem at once.
+import { normaliseEmail } from './emails.js';
 import { validationFailed } from './errors.js';
 
 export const MAX_EMAIL_LENGTH = 255;
@@ -34,10 +35,6 @@ export class FieldErrors {
 
 export function validationFailedFor(field: string, problem: string) {
   return validationFailed({ [field]: problem });
-}
-
-export function normaliseEmail(email: string): string {
-  return email.trim().toLowerCase();
 }
 
 export function requiredString(body: Body, field: string, errors: FieldErrors): string | undefined {

@@ -1,5 +1,5 @@
 // latchkey's Fastify setup, shared by the server (./server.ts) and by the benchmark's no-auth
-// baseline: the body rules of API.md §3 (JSON only, 64 KiB, one error shape), request ids,
+// baseline: the body rules of docs/api.md §3 (JSON only, 64 KiB, one error shape), request ids,
 // the access log, cookies and the headers every answer carries. No routes.
 import cookie from '@fastify/cookie';
 import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -8,7 +8,7 @@ import type { TrustProxy } from '../config.js';
 import { AppError, UnavailableError } from '../core/errors.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { LazyRequestLogger } from '../observability/request-logger.js';
-import { isUnavailable } from '../store/sql-store.js';
+import { isUnavailable } from '../store/sql-database.js';
 
 export const BODY_LIMIT = 64 * 1024;
 

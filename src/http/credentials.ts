@@ -1,13 +1,12 @@
 // Who is calling: a bearer token wins over the session cookie (an invalid bearer token is 401
 // even with a valid cookie); cookie-authenticated state changes need the CSRF double submit.
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { hasAbility, type AuthService, type MaybePromise } from '../core/auth-service.js';
+import { hasAbility, type Credentials, type MaybePromise } from '../core/credentials.js';
+import { constantTimeEqual } from '../core/token-format.js';
 import type { AuthContext } from '../core/types.js';
 import { csrfMismatch, forbidden, unauthenticated } from '../core/errors.js';
+import { SESSION_COOKIE, XSRF_COOKIE } from './cookies.js';
 
-export const SESSION_COOKIE = 'latchkey_session';
-export const XSRF_COOKIE = 'XSRF-TOKEN';
 export const XSRF_HEADER = 'x-xsrf-token';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -24,7 +23,7 @@ declare module 'fastify' {
  * Callback style, so that a credential found in the in-process tier is accepted with no
  * promise on the way: this runs on every authenticated request.
  */
-export function authenticate(auth: AuthService, ability?: string) {
+export function authenticate(credentials: Credentials, ability?: string) {
   const accept = (request: FastifyRequest, ctx: AuthContext | undefined, done: (error?: Error) => void) => {
     if (!ctx) return done(unauthenticated());
     if (ability && !hasAbility(ctx, ability)) return done(forbidden(ability));
@@ -34,7 +33,7 @@ export function authenticate(auth: AuthService, ability?: string) {
   return function authenticateRequest(request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void {
     let found: MaybePromise<AuthContext | undefined>;
     try {
-      found = resolve(auth, request);
+      found = resolve(credentials, request);
     } catch (error) {
       return done(error as Error);
     }
@@ -44,15 +43,15 @@ export function authenticate(auth: AuthService, ability?: string) {
 }
 
 /** The caller's credential, checked; undefined when there is none or it is not valid. */
-function resolve(auth: AuthService, request: FastifyRequest): MaybePromise<AuthContext | undefined> {
+function resolve(credentials: Credentials, request: FastifyRequest): MaybePromise<AuthContext | undefined> {
   const header = request.headers.authorization;
   if (header !== undefined) {
     const match = BEARER.exec(header);
-    return match ? auth.authenticateToken(match[1]!) : undefined;
+    return match ? credentials.validateToken(match[1]!) : undefined;
   }
   const cookie = request.cookies?.[SESSION_COOKIE];
   if (!cookie) return undefined;
-  const found = auth.authenticateSession(cookie);
+  const found = credentials.validateSession(cookie);
   if (SAFE_METHODS.has(request.method)) return found;
   return found instanceof Promise ? found.then((ctx) => withCsrf(request, ctx)) : withCsrf(request, found);
 }
@@ -74,7 +73,5 @@ export function requireCsrf(request: FastifyRequest): void {
   } catch {
     throw csrfMismatch();
   }
-  const a = Buffer.from(decoded);
-  const b = Buffer.from(cookie);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) throw csrfMismatch();
+  if (!constantTimeEqual(decoded, cookie)) throw csrfMismatch();
 }

@@ -2,7 +2,7 @@
 // GET /openapi.json, and the reference page at GET /docs (@fastify/swagger-ui, whose assets
 // ship in the package and are served from /docs/static: the page loads nothing from elsewhere).
 //
-// Only the public contract is described: /api/* and the operations routes of API.md §3. Every
+// Only the public contract is described: /api/* and the operations routes of docs/api.md §3. Every
 // other route (the account page, the docs' own assets) is left out without having to say so.
 import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
@@ -14,7 +14,7 @@ declare module 'fastify' {
   interface FastifySchema {
     /**
      * A request body described in the spec but not validated by Fastify: the core validates
-     * bodies itself to answer API.md's 422 with every wrong field named (Fastify's validator
+     * bodies itself to answer docs/api.md's 422 with every wrong field named (Fastify's validator
      * would coerce types and answer differently).
      */
     documentedBody?: unknown;
@@ -41,7 +41,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   503: 'unavailable: the database is unreachable',
 };
 
-/** Response schemas for the given error statuses, all in API.md's one error shape. */
+/** Response schemas for the given error statuses, all in the one error shape of docs/api.md §3.2. */
 export function errorResponses(...statuses: number[]): Record<number, unknown> {
   return Object.fromEntries(statuses.map((status) => [status, { description: ERROR_DESCRIPTIONS[status], ...errorSchema }]));
 }
@@ -62,8 +62,8 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         description: 'Bearer tokens (Laravel Sanctum 4 format) and cookie sessions for APIs. Every error body is `{"error": {"code", "message", "fields?"}}`.',
       },
       tags: [
-        { name: 'auth', description: 'Accounts and bearer tokens (API.md §3)' },
-        { name: 'sessions', description: 'Cookie sessions for browser apps (API.md §4)' },
+        { name: 'auth', description: 'Accounts and bearer tokens (docs/api.md §3)' },
+        { name: 'sessions', description: 'Cookie sessions for browser apps (docs/api.md §4)' },
         { name: 'ops', description: 'Health, readiness, metrics and this description' },
       ],
       components: {

@@ -1,5 +1,5 @@
-// JSON shapes of API.md §3 and the response schemas Fastify serialises them with.
-import type { IssuedToken } from '../core/auth-service.js';
+// JSON shapes of docs/api.md §3 and the response schemas Fastify serialises them with.
+import type { IssuedToken } from '../core/credentials.js';
 import type { AuthContext, SessionRecord, TokenRecord, User } from '../core/types.js';
 import { toIso } from '../store/time.js';
 

@@ -158,3 +158,21 @@ export async function isMigrated(db: Kysely<Database>, dialect: DialectName): Pr
   const names = new Set(done.map((r: { name: string }) => r.name));
   return Object.keys(migrations(dialect, schema)).every((n) => names.has(n));
 }
+
+/** The database lacks latchkey's tables or a migration; the message says what to run. */
+export class NotMigratedError extends Error {
+  constructor(hint: string) {
+    super(`the database is not migrated: ${hint}`);
+    this.name = 'NotMigratedError';
+  }
+}
+
+/** Throws NotMigratedError (with `hint`, e.g. "run `latchkey migrate` first") unless every migration has run. */
+export async function assertMigrated(url: string, hint: string): Promise<void> {
+  const connection = connect(url);
+  try {
+    if (!(await isMigrated(connection.db, connection.dialect))) throw new NotMigratedError(hint);
+  } finally {
+    await connection.db.destroy();
+  }
+}

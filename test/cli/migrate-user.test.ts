@@ -94,7 +94,7 @@ describe('latchkey user:create', () => {
         const result = await runCli(['user:create', `--email=${email}`, '--name=Ann'], { env, input });
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`Created user \\d+ \\(${email.toLowerCase().replace(/[.]/g, '\\.')}\\)`));
-        const row = await store.findUserByEmail(email);
+        const row = await store.users.findByEmail(email);
         assert.ok(row, email);
         assert.equal(row.email, email.toLowerCase(), 'stored trimmed and lower-cased');
         assert.equal(await hasher.verify(password, row.passwordHash), true, `${JSON.stringify(input)} -> ${JSON.stringify(password)}`);
@@ -107,7 +107,7 @@ describe('latchkey user:create', () => {
       const short = await runCli(['user:create', '--email=short@example.com'], { env, input: 'short\n' });
       assert.ok(isOneLineFailure(short), short.stderr);
       assert.match(short.stderr, /password/);
-      assert.equal(await store.findUserByEmail('short@example.com'), undefined);
+      assert.equal(await store.users.findByEmail('short@example.com'), undefined);
     } finally {
       await hasher.close();
       await store.close();

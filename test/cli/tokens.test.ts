@@ -127,7 +127,7 @@ describe('latchkey tokens:prune', { concurrency: 2 }, () => {
   });
 });
 
-/** Polls until `reply` is 401, within a generous margin of API.md's 100 ms. */
+/** Polls until `reply` is 401, within a generous margin of docs/api.md's 100 ms. */
 async function rejectedSoon(request: () => Promise<{ status: number }>): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
     if ((await request()).status === 401) return true;

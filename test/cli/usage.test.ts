@@ -1,4 +1,4 @@
-// API.md §5 exit codes: 0 on success (--help included), 2 on bad usage, 1 on a failure with
+// docs/api.md §5 exit codes: 0 on success (--help included), 2 on bad usage, 1 on a failure with
 // one clear line on standard error — bad configuration included (§1), never a stack trace.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

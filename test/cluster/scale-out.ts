@@ -6,7 +6,7 @@ import { decodeEntry } from '../../src/cache/entry.js';
 import { register, startStack, type TestApp, type TestStack } from '../helpers/app.js';
 import { waitUntil } from '../helpers/redis-cluster.js';
 
-/** Instance B must reject a token revoked by A once this long has passed (API.md §3). */
+/** Instance B must reject a token revoked by A once this long has passed (docs/api.md §3). */
 export const REVOCATION_WINDOW_MS = 100;
 
 export interface ScaleOutStack {

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { parseConfig, type Config } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
-import { openLatchkey, type Latchkey } from '../../src/latchkey.js';
+import { openLatchkey, type Latchkey, type OpenOptions } from '../../src/latchkey.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { freshDatabase, type DbKind, type TestDatabase } from './databases.js';
 
@@ -40,6 +40,8 @@ export interface RequestOptions {
 
 export interface TestApp {
   latchkey: Latchkey;
+  /** The cache's test seam (CredentialCacheDeps.hooks), injected at start; tests set its members. */
+  cacheHooks: NonNullable<OpenOptions['cacheHooks']>;
   app: FastifyInstance;
   config: Config;
   request(method: string, url: string, options?: RequestOptions): Promise<Reply>;
@@ -64,7 +66,8 @@ export interface InstanceOptions {
 /** Starts one instance on an existing database URL. */
 export async function startInstance(env: Record<string, string>, options: InstanceOptions = {}): Promise<TestApp> {
   const config = parseConfig(testEnv(env));
-  const latchkey = await openLatchkey(config, { logger: options.logger ?? createLogger(config.logLevel), migrate: true });
+  const cacheHooks: TestApp['cacheHooks'] = {};
+  const latchkey = await openLatchkey(config, { logger: options.logger ?? createLogger(config.logLevel), migrate: true, cacheHooks });
   if (config.redis && options.requireRedis !== false && !(await latchkey.cache.waitForRedis(5000))) {
     await latchkey.close();
     throw new Error(`Redis at ${JSON.stringify(config.redis)} is not reachable: tests need it running`);
@@ -73,6 +76,7 @@ export async function startInstance(env: Record<string, string>, options: Instan
   await app.ready();
   return {
     latchkey,
+    cacheHooks,
     app,
     config,
     request: (method, url, options = {}) => inject(app, method, url, options),

@@ -1,4 +1,4 @@
-// API.md §2 emails and passwords: emails stored trimmed and lower-cased but compared
+// docs/api.md §2 emails and passwords: emails stored trimmed and lower-cased but compared
 // case-insensitively (so Laravel's mixed-case rows work, and the oldest of two case twins is
 // the one); passwords refused rather than truncated, never hashed past 4096 bytes at login,
 // and rehashed on login when the stored hash is outdated.

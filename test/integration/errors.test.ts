@@ -1,4 +1,4 @@
-// Every row of API.md §3's error table, with its status, code and body shape, and DESIGN.md's
+// Every row of docs/api.md §3.2's error table, with its status, code and body shape, and the design rule's
 // "bad input gets a clear 4xx, never a 5xx": odd bodies, headers and tokens, SQL and
 // Redis-protocol metacharacters in every field, and 503 when the database is unreachable.
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { sha256Hex } from '../../src/core/token-format.js';
 
 const KIB = 1024;
 
-/** The error body of API.md §3: `{"error": {"code", "message", "fields"?}}`, nothing else. */
+/** The error body of docs/api.md §3: `{"error": {"code", "message", "fields"?}}`, nothing else. */
 function assertError(reply: Reply, status: number, code: string, fields?: string[]) {
   assert.equal(reply.status, status, `expected ${status} ${code}, got ${reply.status} ${JSON.stringify(reply.body)}`);
   assert.match(String(reply.headers['content-type']), /^application\/json/);
@@ -136,7 +136,7 @@ for (const backend of ERROR_BACKENDS) {
     test('tokens of the wrong shape are rejected without touching the cache or the database', async () => {
       const { token } = await register(ctx.app);
       const secret = token.split('|')[1]!;
-      const lookups = [mock.method(ctx.app.latchkey.cache, 'peek'), mock.method(ctx.app.latchkey.cache, 'fetch')];
+      const lookups = [mock.method(ctx.app.latchkey.cache, 'cached'), mock.method(ctx.app.latchkey.cache, 'lookup')];
       try {
         for (const raw of [`0|${secret}`, `abc|${secret}`, `${2n ** 63n}|${secret}`, `1|${secret.slice(0, -1)}x`, `1|${'a'.repeat(300)}`, '1|ünï']) {
           assertUnauthenticated(await ctx.app.request('GET', '/api/auth/me', { token: raw }));
@@ -149,7 +149,7 @@ for (const backend of ERROR_BACKENDS) {
 
     test('a token with a wrong CRC32 never reaches Redis or the database (the in-process tier may be asked)', async () => {
       const { token } = await register(ctx.app);
-      const fetches = mock.method(ctx.app.latchkey.cache, 'fetch');
+      const fetches = mock.method(ctx.app.latchkey.cache, 'lookup');
       try {
         const last = token.at(-1)!;
         const badChecksum = `${token.slice(0, -1)}${last === '0' ? '1' : '0'}`;
@@ -464,7 +464,7 @@ for (const kind of ['postgres', 'mysql'] as const) {
         assertError(await app.request('POST', '/api/auth/tokens', { token, body: { name: 'x' } }), 503, 'unavailable');
         assertError(await app.request('GET', '/api/auth/tokens', { token }), 503, 'unavailable');
         assertError(await app.request('POST', '/api/auth/logout', { token: stranger.token }), 503, 'unavailable');
-        // A cached token keeps validating (DESIGN.md: the database is the truth, the cache serves it).
+        // A cached token keeps validating (the database is the truth, the cache serves it).
         assert.equal((await app.request('GET', '/api/auth/me', { token })).status, 200);
         assert.equal((await app.request('GET', '/api/auth/verify', { token })).status, 200);
         const ready = await app.request('GET', '/readyz');

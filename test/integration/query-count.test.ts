@@ -1,4 +1,4 @@
-// DESIGN.md "How fast": validating a token with a warm cache costs zero SQL statements — from
+// docs/benchmarks.md: validating a token with a warm cache costs zero SQL statements — from
 // the in-process tier, or from Redis when that tier is off — and last_used_at is written in
 // batches (one UPDATE for many tokens), never once per request.
 //

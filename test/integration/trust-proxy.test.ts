@@ -1,4 +1,4 @@
-// API.md §1 TRUST_PROXY and §3 rate limit: the client IP in the (email, IP) rate-limit key is
+// docs/api.md §1 TRUST_PROXY and §3 rate limit: the client IP in the (email, IP) rate-limit key is
 // the socket's unless latchkey is told to trust a proxy; then it comes from X-Forwarded-For.
 // Requests come from 127.0.0.1 (Fastify inject's socket address).
 import assert from 'node:assert/strict';

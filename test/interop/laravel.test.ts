@@ -1,4 +1,4 @@
-// Laravel interop (API.md §2), proven with PHP itself: passwords hashed by PHP's password_hash
+// Laravel interop (docs/api.md §2), proven with PHP itself: passwords hashed by PHP's password_hash
 // log in through latchkey and the `$2y$` hashes latchkey writes pass PHP's password_verify; a
 // token made the Sanctum 4 way is accepted by latchkey, and a token latchkey issued is accepted
 // by a few lines of PHP mirroring Sanctum 4's PersonalAccessToken::findToken and can().

@@ -50,7 +50,7 @@ test('the image runs the package bin with serve, as npm start does', () => {
   assert.match(dockerfile, /npm run build && npm prune --omit=dev/);
 });
 
-test('compose configures latchkey only with variables of API.md §1, and they parse', () => {
+test('compose configures latchkey only with variables of docs/api.md §1, and they parse', () => {
   const block = /\nx-latchkey-env: &latchkey-env\n((?: {2}.*\n)+)/.exec(compose);
   assert.ok(block);
   const env: Record<string, string> = {};

@@ -81,7 +81,7 @@ describe('logs of a full flow at LOG_LEVEL=trace', () => {
     assert.equal((await send('GET', '/api/auth/me', { token })).status, 401, 'the old token is revoked');
     token = changed.body.token;
 
-    // Cookie session (API.md §4), with the XSRF double submit.
+    // Cookie session (docs/api.md §4), with the XSRF double submit.
     const csrf = await send('GET', '/api/auth/csrf-cookie');
     const xsrf = csrf.cookies['XSRF-TOKEN']!;
     assert.ok(xsrf);

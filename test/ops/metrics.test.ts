@@ -1,4 +1,4 @@
-// /metrics, /healthz and /readyz (API.md §3): after a known flow the counters hold exactly what
+// /metrics, /healthz and /readyz (docs/api.md §3): after a known flow the counters hold exactly what
 // happened, nothing secret appears in the text, METRICS_TOKEN protects it, and readiness
 // reports the database and the cache as the contract says (503 only for the database).
 import assert from 'node:assert/strict';

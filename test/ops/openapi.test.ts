@@ -1,10 +1,10 @@
-// GET /openapi.json describes every route of API.md §3 and §4 (and nothing private); GET /docs
+// GET /openapi.json describes every route of docs/api.md §3 and §4 (and nothing private); GET /docs
 // renders it from assets served by latchkey itself, with no URL to another host.
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { register, useStack } from '../helpers/app.js';
 
-/** API.md §3 and §4, in OpenAPI path syntax. */
+/** docs/api.md §3 and §4, in OpenAPI path syntax. */
 const CONTRACT: [method: string, path: string][] = [
   ['post', '/api/auth/register'],
   ['post', '/api/auth/login'],
@@ -37,7 +37,7 @@ describe('OpenAPI description and reference page', () => {
     spec = reply.body;
   });
 
-  test('is OpenAPI 3 and lists exactly the routes of API.md §3 and §4', () => {
+  test('is OpenAPI 3 and lists exactly the routes of docs/api.md §3 and §4', () => {
     assert.match(spec.openapi, /^3\./);
     const listed = Object.entries(spec.paths as Record<string, Record<string, unknown>>).flatMap(([path, operations]) =>
       Object.keys(operations)

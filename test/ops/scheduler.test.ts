@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { before, describe, test } from 'node:test';
 import { createLogger } from '../../src/observability/logger.js';
-import { PRUNE_BATCH_SIZE } from '../../src/core/prune.js';
+import { PRUNE_BATCH_SIZE } from '../../src/core/credentials.js';
 import { PruneScheduler } from '../../src/scheduler.js';
 import { USER_MODEL } from '../../src/store/schema.js';
 import { toSqlTime } from '../../src/store/time.js';

@@ -1,4 +1,4 @@
-// The database is the truth (DESIGN.md 3): with PostgreSQL cut off behind a TCP proxy, cached
+// The database is the truth (docs/revocation.md): with PostgreSQL cut off behind a TCP proxy, cached
 // tokens keep validating on every instance (/me and /verify), every write answers 503
 // `unavailable`, and once the database is back nothing turns out half-written.
 import assert from 'node:assert/strict';

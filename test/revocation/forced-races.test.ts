@@ -16,7 +16,7 @@ function holdLoad(app: TestApp, key: string) {
   let release!: () => void;
   const reachedP = new Promise<void>((r) => (reached = r));
   const releaseP = new Promise<void>((r) => (release = r));
-  const hooks = app.latchkey.cache.hooks;
+  const hooks = app.cacheHooks;
   hooks.afterLoad = async (loaded) => {
     if (loaded !== key) return;
     hooks.afterLoad = undefined;

@@ -58,13 +58,13 @@ describe('revocation races, many tokens each: postgres, redis, three instances',
       for (const t of tokens) await r.warm(t, round);
       const userId = users[lane]!.user.id;
       const viaCli = round >= 30;
-      // C revokes through the same core calls tokens:revoke makes; the CLI process is a fourth instance.
+      // C revokes through the same core call tokens:revoke makes; the CLI process is a fourth instance.
       await r.race(
         viaCli ? 'CLI tokens:revoke' : 'tokens:revoke core calls',
         tokens,
         async () => {
           if (viaCli) await tokensRevoke(cliConfig, { user: String(userId) });
-          else await r.C.latchkey.cache.forget(await r.C.latchkey.store.revokeUser(userId));
+          else await r.C.latchkey.credentials.revoke({ user: userId });
         },
         viaCli ? r.A : r.C,
       );

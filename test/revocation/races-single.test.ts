@@ -1,4 +1,4 @@
-// Revoked means rejected (DESIGN.md 1, API.md §3), raced one token at a time: on PostgreSQL and a
+// Revoked means rejected (docs/revocation.md; docs/api.md §3.6), raced one token at a time: on PostgreSQL and a
 // shared Redis, instance B validates while instance A logs out or deletes the token, 700 times,
 // over cold, Redis-cached and memory-cached tokens. After each revocation returns A must reject
 // at once and B within WINDOW_MS (see support.ts for how each validation is judged).

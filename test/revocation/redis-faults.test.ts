@@ -1,4 +1,4 @@
-// Redis as a cache, never a dependency, and never a source of stale truth (DESIGN.md 1-2), with
+// Redis as a cache, never a dependency, and never a source of stale truth (docs/revocation.md), with
 // a redis-server of the test's own (append-only file, fsync on every write): killed and restarted
 // from the same data, frozen with SIGSTOP under load, and absent when latchkey starts.
 import assert from 'node:assert/strict';

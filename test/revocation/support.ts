@@ -9,7 +9,7 @@ import { USER_MODEL } from '../../src/store/schema.js';
 import { toSqlTime } from '../../src/store/time.js';
 import type { TestApp } from '../helpers/app.js';
 
-/** API.md §3: every other instance rejects a revoked credential within this. */
+/** docs/api.md §3: every other instance rejects a revoked credential within this. */
 export const WINDOW_MS = 100;
 /**
  * Added to WINDOW_MS only where the documented window contains a database poll

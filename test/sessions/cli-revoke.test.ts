@@ -1,4 +1,4 @@
-// `latchkey tokens:revoke --user` (API.md §5) ends the user's sessions as well as its tokens,
+// `latchkey tokens:revoke --user` (docs/api.md §5) ends the user's sessions as well as its tokens,
 // on every instance. The real command runs in its own process, one per database, side by side
 // (a Node start-up with tsx is most of the cost).
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { eventually, signIn, type Device } from './helpers.js';
 const run = promisify(execFile);
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const TSX = import.meta.resolve('tsx'); // absolute: the command runs in a directory of its own
-/** API.md §3: every instance within 100 ms of the command's answer; the test allows a wide margin. */
+/** docs/api.md §3: every instance within 100 ms of the command's answer; the test allows a wide margin. */
 const WITHIN_MS = 1000;
 
 const refusedSoon = (app: TestApp, device: Device) =>

@@ -1,4 +1,4 @@
-// What a browser does with latchkey's cookies, for in-process tests of API.md §4: fetch the
+// What a browser does with latchkey's cookies, for in-process tests of docs/api.md §4: fetch the
 // XSRF-TOKEN cookie, sign in with the double submit, and send the cookies (and the header on
 // state changes) back.
 import assert from 'node:assert/strict';
@@ -77,7 +77,7 @@ export function setCookie(reply: Reply, name: string): SetCookie | undefined {
   return undefined;
 }
 
-/** Polls `check` until it holds, for at most `withinMs` (bounds from API.md, with margin). */
+/** Polls `check` until it holds, for at most `withinMs` (bounds from docs/api.md, with margin). */
 export async function eventually(check: () => Promise<boolean>, withinMs: number): Promise<boolean> {
   const until = Date.now() + withinMs;
   for (;;) {

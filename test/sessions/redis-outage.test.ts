@@ -1,4 +1,4 @@
-// Sessions are kept like tokens (API.md §4): the database is the truth, so with Redis out of
+// Sessions are kept like tokens (docs/api.md §4): the database is the truth, so with Redis out of
 // reach an instance still validates, issues, lists and ends sessions, and a session it ends is
 // refused by an instance that still has Redis (and the session cached there).
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { freePort } from '../helpers/ports.js';
 import type { DbKind } from '../helpers/databases.js';
 import { Device, SESSION_COOKIE, eventually, signIn } from './helpers.js';
 
-/** API.md §3 gives other instances 100 ms; the test allows a wide margin. */
+/** docs/api.md §3.6 gives other instances 100 ms; the test allows a wide margin. */
 const OTHER_INSTANCE_WITHIN_MS = 1000;
 
 

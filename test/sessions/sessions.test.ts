@@ -1,4 +1,4 @@
-// API.md §4 on every database with the real Redis: the XSRF-TOKEN cookie, session login with
+// docs/api.md §4 on every database with the real Redis: the XSRF-TOKEN cookie, session login with
 // login-CSRF protection, the session cookie wherever a bearer token goes, the double submit on
 // every cookie-authenticated state change, no fixation, idle expiry, devices, and every way a
 // session ends (sign-out, DELETE /sessions/{id}, password change, a revoking login; the CLI in
@@ -13,7 +13,7 @@ import { Device, SESSION_COOKIE, XSRF_COOKIE, eventually, sessionLogin, setCooki
 
 const PHONE = 'Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36';
 const LAPTOP = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
-/** API.md §3: other instances reject a revoked credential within 100 ms; tests allow a wide margin. */
+/** docs/api.md §3: other instances reject a revoked credential within 100 ms; tests allow a wide margin. */
 const OTHER_INSTANCE_WITHIN_MS = 1000;
 
 const status = async (app: TestApp, device: Device) => (await app.request('GET', '/api/auth/me', device.read())).status;

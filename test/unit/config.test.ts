@@ -1,4 +1,4 @@
-// API.md §1: every variable's default, and a ConfigError naming the variable for each bad value.
+// docs/api.md §1: every variable's default, and a ConfigError naming the variable for each bad value.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// API.md §2 passwords: bcrypt written as Laravel's `$2y$`, either algorithm verified, and the
+// docs/api.md §2 passwords: bcrypt written as Laravel's `$2y$`, either algorithm verified, and the
 // rehash rule (other algorithm, or bcrypt at another cost than BCRYPT_ROUNDS).
 import assert from 'node:assert/strict';
 import argon2 from 'argon2';

@@ -1,4 +1,4 @@
-// API.md §2: the Sanctum 4 token format, its CRC32 check, and every shape that must be refused
+// docs/api.md §2: the Sanctum 4 token format, its CRC32 check, and every shape that must be refused
 // before any store is asked.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

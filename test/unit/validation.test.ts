@@ -1,4 +1,4 @@
-// Input rules of API.md §2–3 that every route relies on: one 422 naming every field, emails
+// Input rules of docs/api.md §2–3 that every route relies on: one 422 naming every field, emails
 // normalised, NUL refused (PostgreSQL cannot store it), token lifetimes bounded.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

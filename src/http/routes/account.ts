@@ -1,28 +1,16 @@
-// API.md §3: register, login, logout, me, password, tokens and verify.
+// docs/api.md §3: register, login, logout, me, password, tokens and verify.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { hasAbility, type ClientInfo } from '../../core/auth-service.js';
+import { hasAbility } from '../../core/credentials.js';
 import type { AuthContext } from '../../core/types.js';
-import { forbidden, notFound } from '../../core/errors.js';
+import { forbidden } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentInstant, presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
 import { objectBody } from '../app.js';
 import { RenderedBodies } from '../rendered-bodies.js';
-import { setSessionCookie } from './sessions.js';
-
-export function clientOf(request: FastifyRequest): ClientInfo {
-  const agent = request.headers['user-agent'];
-  return { ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
-}
-
-/** Route ids are positive decimal integers; anything else cannot name a row (404). */
-export function routeId(request: FastifyRequest): number {
-  const raw = (request.params as { id?: string }).id ?? '';
-  const id = /^[1-9]\d{0,15}$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(id)) throw notFound();
-  return id;
-}
+import { clearSessionCookie, setSessionCookie } from '../cookies.js';
+import { clientOf, routeId } from '../request-info.js';
 
 // ---- route schemas: response serialisation and the OpenAPI description (../openapi.ts) ------
 
@@ -139,26 +127,27 @@ const verifySchema = {
 };
 
 export function accountRoutes(latchkey: Latchkey) {
-  const { auth } = latchkey;
-  const anyCredential = authenticate(auth);
-  const accountManagement = authenticate(auth, '*');
+  const { accounts, credentials } = latchkey;
+  const secureCookies = latchkey.config.sessionSecureCookie;
+  const anyCredential = authenticate(credentials);
+  const accountManagement = authenticate(credentials, '*');
   const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
   const rendered = { me: new RenderedBodies(), verify: new RenderedBodies() };
 
   return async function routes(app: FastifyInstance) {
     app.post('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
-      const issued = await auth.register(objectBody(request));
+      const issued = await accounts.register(objectBody(request));
       return reply.code(201).send(presentTokenResponse(issued));
     });
 
     app.post('/api/auth/login', { schema: loginSchema }, async (request) => {
-      return presentTokenResponse(await auth.login(objectBody(request), clientOf(request)));
+      return presentTokenResponse(await accounts.login(objectBody(request), clientOf(request)));
     });
 
     app.post('/api/auth/logout', { preHandler: anyCredential, schema: logoutSchema }, async (request, reply) => {
       const ctx = ctxOf(request);
-      await auth.logout(ctx);
-      if (ctx.session) void reply.clearCookie('latchkey_session', { path: '/' });
+      await accounts.logout(ctx);
+      if (ctx.session) clearSessionCookie(reply, secureCookies);
       return reply.code(204).send();
     });
 
@@ -166,16 +155,16 @@ export function accountRoutes(latchkey: Latchkey) {
     // rendered once per credential. /me shows last_used_at, hence its version.
     app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
-      const lastUsedAt = ctx.token && auth.lastUsedAt(ctx.token);
+      const lastUsedAt = ctx.token && credentials.lastUsedAt(ctx.token);
       return rendered.me.send(reply, ctx, lastUsedAt, () => ({
         user: presentUser(ctx.user),
-        token: ctx.token && presentTokenInfo(ctx.token, auth.tokenExpiry(ctx.token), lastUsedAt, true),
+        token: ctx.token && presentTokenInfo(ctx.token, credentials.expiryOf(ctx.token), lastUsedAt, true),
       }));
     });
 
     app.put('/api/auth/password', { preHandler: accountManagement, schema: passwordSchema }, async (request, reply) => {
-      const { token, session } = await auth.changePassword(ctxOf(request), objectBody(request), clientOf(request));
-      if (session) setSessionCookie(reply, latchkey, session.secret);
+      const { token, session } = await accounts.changePassword(ctxOf(request), objectBody(request), clientOf(request));
+      if (session) setSessionCookie(reply, secureCookies, session.secret);
       return presentTokenResponse(token);
     });
 
@@ -184,18 +173,18 @@ export function accountRoutes(latchkey: Latchkey) {
       { preHandler: accountManagement, schema: listTokensSchema },
       async (request) => {
         const ctx = ctxOf(request);
-        const tokens = await auth.listTokens(ctx);
-        return { tokens: tokens.map((t) => presentTokenInfo(t, auth.tokenExpiry(t), t.lastUsedAt, t.id === ctx.token?.id)) };
+        const tokens = await accounts.listTokens(ctx);
+        return { tokens: tokens.map((t) => presentTokenInfo(t, credentials.expiryOf(t), t.lastUsedAt, t.id === ctx.token?.id)) };
       },
     );
 
     app.post('/api/auth/tokens', { preHandler: accountManagement, schema: createTokenSchema }, async (request, reply) => {
-      const issued = await auth.createToken(ctxOf(request), objectBody(request));
+      const issued = await accounts.createToken(ctxOf(request), objectBody(request));
       return reply.code(201).send(presentTokenResponse(issued));
     });
 
     app.delete('/api/auth/tokens/:id', { preHandler: accountManagement, schema: deleteTokenSchema }, async (request, reply) => {
-      await auth.deleteToken(ctxOf(request), routeId(request));
+      await accounts.deleteToken(ctxOf(request), routeId(request));
       return reply.code(204).send();
     });
 
@@ -210,7 +199,7 @@ export function accountRoutes(latchkey: Latchkey) {
         user_id: ctx.user.id,
         token_id: ctx.token?.id ?? null,
         abilities: ctx.abilities,
-        expires_at: ctx.token ? presentInstant(auth.tokenExpiry(ctx.token)) : null,
+        expires_at: ctx.token ? presentInstant(credentials.expiryOf(ctx.token)) : null,
       }));
     });
   };

@@ -1,4 +1,4 @@
-// Health, readiness and Prometheus metrics (API.md §3).
+// Health, readiness and Prometheus metrics (docs/api.md §3).
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { Latchkey } from '../../latchkey.js';

@@ -1,32 +1,18 @@
-// API.md §4: cookie sessions for first-party browser apps (Sanctum's SPA mode). Who is calling
-// and the CSRF double submit live in credentials.ts; the session rules live in AuthService.
-import type { CookieSerializeOptions } from '@fastify/cookie';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// docs/api.md §4: cookie sessions for first-party browser apps (Sanctum's SPA mode). Who is
+// calling and the CSRF double submit live in credentials.ts; the session rules in the core.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthContext } from '../../core/types.js';
 import { notFound } from '../../core/errors.js';
 import { randomAlphanumeric } from '../../core/token-format.js';
 import type { Latchkey } from '../../latchkey.js';
-import { authenticate, requireCsrf, SESSION_COOKIE, XSRF_COOKIE } from '../credentials.js';
+import { clearSessionCookie, cookieOptions, SESSION_COOKIE, setSessionCookie, XSRF_COOKIE } from '../cookies.js';
+import { authenticate, requireCsrf } from '../credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentSession, presentUser, sessionInfoSchema, userSchema } from '../presenters.js';
 import { objectBody } from '../app.js';
-import { clientOf, routeId } from './account.js';
+import { clientOf, routeId } from '../request-info.js';
 
 const XSRF_LENGTH = 40;
-
-/** Both cookies are first-party and sent on top-level navigations only (SameSite=Lax). */
-function cookieOptions(latchkey: Latchkey, httpOnly: boolean): CookieSerializeOptions {
-  return { path: '/', httpOnly, sameSite: 'lax', secure: latchkey.config.sessionSecureCookie };
-}
-
-/** The session cookie carries the secret; scripts never see it (HttpOnly). No Max-Age: idle expiry is the server's. */
-export function setSessionCookie(reply: FastifyReply, latchkey: Latchkey, secret: string): void {
-  void reply.setCookie(SESSION_COOKIE, secret, cookieOptions(latchkey, true));
-}
-
-function clearSessionCookie(reply: FastifyReply, latchkey: Latchkey): void {
-  void reply.clearCookie(SESSION_COOKIE, cookieOptions(latchkey, true));
-}
 
 // ---- route schemas: response serialisation and the OpenAPI description (../openapi.ts) ------
 
@@ -81,23 +67,24 @@ const endSessionSchema = {
 };
 
 export function sessionRoutes(latchkey: Latchkey) {
-  const { auth } = latchkey;
-  const anyCredential = authenticate(auth);
-  const accountManagement = authenticate(auth, '*');
+  const { accounts, credentials } = latchkey;
+  const secureCookies = latchkey.config.sessionSecureCookie;
+  const anyCredential = authenticate(credentials);
+  const accountManagement = authenticate(credentials, '*');
   const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
 
   return async function routes(app: FastifyInstance) {
     app.get('/api/auth/csrf-cookie', { schema: csrfCookieSchema }, async (_request, reply) => {
       // Readable by scripts on purpose: the page copies it into the X-XSRF-TOKEN header. A page
       // on another site can neither read it nor set our header, which is the whole defence.
-      void reply.setCookie(XSRF_COOKIE, randomAlphanumeric(XSRF_LENGTH), cookieOptions(latchkey, false));
+      void reply.setCookie(XSRF_COOKIE, randomAlphanumeric(XSRF_LENGTH), cookieOptions(secureCookies, false));
       return reply.code(204).send();
     });
 
     app.post('/api/auth/session', { schema: sessionLoginSchema }, async (request, reply) => {
       requireCsrf(request); // login CSRF: a foreign page must not sign the browser in to the attacker's account
-      const issued = await auth.loginSession(objectBody(request), clientOf(request), request.cookies[SESSION_COOKIE]);
-      setSessionCookie(reply, latchkey, issued.secret);
+      const issued = await accounts.loginSession(objectBody(request), clientOf(request), request.cookies[SESSION_COOKIE]);
+      setSessionCookie(reply, secureCookies, issued.secret);
       return { user: presentUser(issued.user) };
     });
 
@@ -105,22 +92,22 @@ export function sessionRoutes(latchkey: Latchkey) {
       const ctx = ctxOf(request);
       // A bearer token takes precedence over the cookie; silently revoking it here would surprise.
       if (!ctx.session) throw notFound('No session cookie authenticated this request; POST /api/auth/logout revokes a bearer token.');
-      await auth.endSession(ctx, ctx.session.id);
-      clearSessionCookie(reply, latchkey);
+      await accounts.endSession(ctx, ctx.session.id);
+      clearSessionCookie(reply, secureCookies);
       return reply.code(204).send();
     });
 
     app.get('/api/auth/sessions', { preHandler: accountManagement, schema: listSessionsSchema }, async (request) => {
       const ctx = ctxOf(request);
-      const sessions = await auth.listSessions(ctx);
+      const sessions = await accounts.listSessions(ctx);
       return { sessions: sessions.map((s) => presentSession(s, ctx)) };
     });
 
     app.delete('/api/auth/sessions/:id', { preHandler: accountManagement, schema: endSessionSchema }, async (request, reply) => {
       const ctx = ctxOf(request);
       const id = routeId(request);
-      await auth.endSession(ctx, id);
-      if (ctx.session?.id === id) clearSessionCookie(reply, latchkey);
+      await accounts.endSession(ctx, id);
+      if (ctx.session?.id === id) clearSessionCookie(reply, secureCookies);
       return reply.code(204).send();
     });
   };

@@ -1,5 +1,5 @@
 // The latchkey account page, and the reference client for browser apps (SPAs) that use
-// latchkey's cookie sessions (API.md §4, Sanctum's SPA mode). What a SPA needs is the
+// latchkey's cookie sessions (docs/api.md §4, Sanctum's SPA mode). What a SPA needs is the
 // "API client" section below; the rest is this page's own interface.
 //
 //   1. GET api/auth/csrf-cookie: sets the XSRF-TOKEN cookie, which scripts may read.

@@ -1,0 +1,199 @@
+// The account rules, free of HTTP: register, login (bearer and cookie), password change, the
+// login rate limit, and what a signed-in user may do with their own tokens and sessions. Every
+// credential is issued, listed and revoked through the credentials module; nothing here
+// touches a cache.
+import type { Logger } from 'pino';
+import type { RateLimiter } from '../cache/rate-limiter.js';
+import type { Config } from '../config.js';
+import type { Metrics } from '../observability/metrics.js';
+import { normaliseEmail } from './emails.js';
+import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
+import { publicUser, type ClientInfo, type Credentials, type IssuedSession, type IssuedToken } from './credentials.js';
+import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
+import type { UserStore } from './ports.js';
+import { randomAlphanumeric } from './token-format.js';
+import type { AuthContext, SessionRecord, TokenRecord, User, UserWithPassword } from './types.js';
+import * as v from './validation.js';
+
+const DEFAULT_TOKEN_NAME = 'auth_token';
+
+export interface AccountsDeps {
+  config: Config;
+  users: UserStore;
+  credentials: Credentials;
+  hasher: PasswordHasher;
+  rateLimiter: RateLimiter;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export class Accounts {
+  private readonly credentials: Credentials;
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(private readonly deps: AccountsDeps) {
+    this.credentials = deps.credentials;
+  }
+
+  // ---- accounts ----------------------------------------------------------------------------
+
+  async register(body: v.Body): Promise<IssuedToken> {
+    const { newUser, deviceName } = await this.newUser(body);
+    return this.taken(this.credentials.issueForNewUser(newUser, { name: deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null }));
+  }
+
+  /** An account without a token (the CLI's user:create). */
+  async createUser(body: v.Body): Promise<User> {
+    const { newUser } = await this.newUser(body);
+    const { user } = await this.taken(this.deps.users.create(newUser, null));
+    return user;
+  }
+
+  /** Validates the fields and hashes the password of a new account. */
+  private async newUser(body: v.Body) {
+    const errors = new v.FieldErrors();
+    const email = v.email(body, errors);
+    const password = v.newPassword(body, 'password', errors, this.deps.config.passwordMinLength, this.deps.hasher.maxBytes);
+    const name = v.optionalString(body, 'name', errors, v.MAX_NAME_LENGTH);
+    const deviceName = v.optionalString(body, 'device_name', errors, v.MAX_NAME_LENGTH);
+    errors.throwIfAny();
+    if (await this.deps.users.findByEmail(email!)) throw emailTaken();
+    const passwordHash = await this.deps.hasher.hash(password!);
+    return { newUser: { name: name ?? null, email: email!, passwordHash }, deviceName };
+  }
+
+  /** The unique index decides a race between two registrations of one email. */
+  private async taken<T>(creating: Promise<T>): Promise<T> {
+    try {
+      return await creating;
+    } catch (error) {
+      if (error instanceof EmailTakenError) throw emailTaken();
+      throw error;
+    }
+  }
+
+  async login(body: v.Body, client: ClientInfo): Promise<IssuedToken> {
+    // Checked before the password, as register does: a bad device_name is 422, not ignored.
+    const errors = new v.FieldErrors();
+    const deviceName = v.optionalString(body, 'device_name', errors, v.MAX_NAME_LENGTH);
+    errors.throwIfAny();
+    const user = await this.checkLogin(body, client);
+    return this.credentials.issueToken(
+      user,
+      { name: deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null },
+      { revokeOthers: this.deps.config.loginRevokesOtherTokens },
+    );
+  }
+
+  /** Session login: the same checks as login, and a session instead of a token. */
+  async loginSession(body: v.Body, client: ClientInfo, replacing?: string): Promise<IssuedSession> {
+    const user = await this.checkLogin(body, client);
+    return this.credentials.issueSession(user, client, { revokeOthers: this.deps.config.loginRevokesOtherTokens, replacing });
+  }
+
+  async changePassword(ctx: AuthContext, body: v.Body, client: ClientInfo): Promise<{ token: IssuedToken; session: IssuedSession | null }> {
+    const errors = new v.FieldErrors();
+    const current = v.requiredString(body, 'current_password', errors);
+    const password = v.newPassword(body, 'password', errors, this.deps.config.passwordMinLength, this.deps.hasher.maxBytes);
+    errors.throwIfAny();
+
+    const user = await this.deps.users.findById(ctx.user.id);
+    if (!user) throw unauthenticated();
+    await this.limitAttempt(user.email, client.ip);
+    if (Buffer.byteLength(current!) > LOGIN_MAX_BYTES || !(await this.deps.hasher.verify(current!, user.passwordHash))) {
+      throw v.validationFailedFor('current_password', 'is incorrect');
+    }
+    await this.deps.rateLimiter.clear(user.email, client.ip);
+    const passwordHash = await this.deps.hasher.hash(password!);
+    return this.credentials.replaceAll(user, passwordHash, { tokenName: ctx.token?.name ?? DEFAULT_TOKEN_NAME, sessionFor: ctx.session ? client : undefined });
+  }
+
+  // ---- tokens and sessions of the signed-in user -------------------------------------------
+
+  async logout(ctx: AuthContext): Promise<void> {
+    if (ctx.token) await this.credentials.revoke({ token: ctx.token.id, userId: ctx.user.id });
+    else if (ctx.session) await this.endSession(ctx, ctx.session.id);
+  }
+
+  listTokens(ctx: AuthContext): Promise<TokenRecord[]> {
+    return this.credentials.listTokens(ctx.user.id);
+  }
+
+  async createToken(ctx: AuthContext, body: v.Body): Promise<IssuedToken> {
+    const errors = new v.FieldErrors();
+    const name = v.requiredString(body, 'name', errors);
+    if (name !== undefined && [...name].length > v.MAX_NAME_LENGTH) errors.add('name', `must be at most ${v.MAX_NAME_LENGTH} characters`);
+    const abilities = v.abilities(body, errors);
+    const minutes = v.positiveInteger(body, 'expires_in_minutes', errors);
+    errors.throwIfAny();
+    return this.credentials.issueToken(ctx.user, { name: name!, abilities: abilities!, lifetimeMinutes: minutes ?? null }, { revokeOthers: false });
+  }
+
+  async deleteToken(ctx: AuthContext, tokenId: number): Promise<void> {
+    const { tokens } = await this.credentials.revoke({ token: tokenId, userId: ctx.user.id });
+    if (tokens === 0) throw notFound('No such token.');
+  }
+
+  listSessions(ctx: AuthContext): Promise<SessionRecord[]> {
+    return this.credentials.listSessions(ctx.user.id);
+  }
+
+  async endSession(ctx: AuthContext, sessionId: number): Promise<void> {
+    const { sessions } = await this.credentials.revoke({ session: sessionId, userId: ctx.user.id });
+    if (sessions === 0) throw notFound('No such session.');
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /** Rate limit, then email and password; the same answer and cost for an unknown email. */
+  private async checkLogin(body: v.Body, client: ClientInfo): Promise<User> {
+    const started = process.hrtime.bigint();
+    const errors = new v.FieldErrors();
+    const rawEmail = v.requiredString(body, 'email', errors);
+    const password = v.requiredString(body, 'password', errors);
+    errors.throwIfAny();
+    const email = normaliseEmail(rawEmail!);
+    await this.limitAttempt(email, client.ip);
+    try {
+      // Over 4096 bytes is never a password we would have accepted: refuse without hashing.
+      if (Buffer.byteLength(password!) > LOGIN_MAX_BYTES || email.length > v.MAX_EMAIL_LENGTH) throw invalidCredentials();
+      const user = await this.deps.users.findByEmail(email);
+      const valid = await this.deps.hasher.verify(password!, user?.passwordHash ?? (await this.timingHash()));
+      if (!user || !valid) throw invalidCredentials();
+      await this.deps.rateLimiter.clear(email, client.ip);
+      await this.rehashIfOutdated(user, password!);
+      return publicUser(user);
+    } finally {
+      this.deps.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async limitAttempt(email: string, ip: string): Promise<void> {
+    const attempt = await this.deps.rateLimiter.attempt(email, ip);
+    if (!attempt.allowed) {
+      this.deps.metrics.rateLimited.inc();
+      throw tooManyRequests(attempt.retryAfterSeconds);
+    }
+  }
+
+  private timingHash(): Promise<string> {
+    this.dummyHash ??= this.deps.hasher.hash(randomAlphanumeric(20));
+    return this.dummyHash;
+  }
+
+  /** Warms the unknown-email hash so the first failed login costs what later ones do. */
+  async warmUp(): Promise<void> {
+    await this.timingHash();
+  }
+
+  private async rehashIfOutdated(user: UserWithPassword, password: string): Promise<void> {
+    if (!this.deps.hasher.needsRehash(user.passwordHash)) return;
+    if (Buffer.byteLength(password) > this.deps.hasher.maxBytes) return; // cannot rehash without truncating
+    try {
+      await this.deps.users.setPasswordHash(user.id, await this.deps.hasher.hash(password));
+    } catch (error) {
+      // The login itself succeeded; the rehash is retried on the next one.
+      this.deps.logger.warn({ event: 'rehash_failed', userId: user.id, err: String(error) }, 'Could not upgrade the password hash');
+    }
+  }
+}
