@@ -28,7 +28,7 @@ if (missing.length > 0 && can.canInstall) {
   const status = aptGet(['install', '-y', '-qq', ...packages]);
   if (status !== 0) fail(`apt-get install ${packages.join(' ')} failed (exit ${status}); see its messages above`);
   missing = missingTools(TOOLS, isPresent);
-  if (missing.length > 0) fail(`apt-get installed ${packages.join(' ')} but ${missing.map((tool) => tool.needs).join(', ')} is still missing`);
+  if (missing.length > 0) fail(`apt-get installed ${packages.join(' ')} but these are still missing: ${missing.map((tool) => tool.needs).join(', ')}`);
 }
 
 const down = [];
