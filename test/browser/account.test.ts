@@ -1,7 +1,7 @@
 // The account page end to end in Debian's Chromium (playwright-core drives /usr/bin/chromium):
 // sign-up, sign-out and sign-in, a second device, a token created (shown once, copied) and
 // revoked, a CSRF-less request refused, a password change that ends the other device's session,
-// and sign-out. Chromium missing is a failure, not a skip (.ci/run installs it).
+// and sign-out. Chromium missing is a failure, not a skip (npm test's preflight installs it as root).
 //
 // UPDATE_SCREENSHOT=1 also writes docs/account-page.png (the README shows it).
 import assert from 'node:assert/strict';
@@ -53,7 +53,7 @@ describe('the account page in Chromium', () => {
     (await ctx.app.request('GET', '/api/auth/me', { cookies: { latchkey_session: cookie } })).status;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
+    assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: apt-get install chromium (npm test does as root)`);
     base = await ctx.app.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
     laptop = await browser.newContext({ userAgent: LAPTOP_UA, viewport: { width: 1200, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });

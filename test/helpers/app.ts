@@ -8,10 +8,11 @@ import { parseConfig, type Config } from '../../src/config.js';
 import { buildServer } from '../../src/http/server.js';
 import { openLatchkey, type Latchkey, type OpenOptions } from '../../src/latchkey.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { REDIS_URL } from '../setup/requirements.mjs';
 import { freshDatabase, type DbKind, type TestDatabase } from './databases.js';
 
 export type CacheKind = 'memory' | 'redis';
-export const REDIS_URL = process.env.LATCHKEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { REDIS_URL };
 
 export interface Backend {
   db: DbKind;

@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { MYSQL_ADMIN_URL, PG_ADMIN_URL } from '../setup/requirements.mjs';
 
 export type DbKind = 'sqlite' | 'postgres' | 'mysql';
 export const DB_KINDS: DbKind[] = ['sqlite', 'postgres', 'mysql'];
 
-export const PG_ADMIN_URL = process.env.LATCHKEY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const MYSQL_ADMIN_URL = process.env.LATCHKEY_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+export { MYSQL_ADMIN_URL, PG_ADMIN_URL };
 
 export interface TestDatabase {
   kind: DbKind;

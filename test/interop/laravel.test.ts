@@ -2,7 +2,7 @@
 // log in through latchkey and the `$2y$` hashes latchkey writes pass PHP's password_verify; a
 // token made the Sanctum 4 way is accepted by latchkey, and a token latchkey issued is accepted
 // by a few lines of PHP mirroring Sanctum 4's PersonalAccessToken::findToken and can().
-// PHP must be installed (.ci/run installs php-cli); a missing `php` fails these tests.
+// PHP must be installed (npm test installs php-cli as root); a missing `php` fails these tests.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
@@ -18,7 +18,7 @@ async function php(code: string, input: unknown = null): Promise<string> {
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exit = new Promise<number | null>((resolve, reject) => {
-    child.on('error', (error) => reject(new Error(`cannot run php (install php-cli; .ci/run does): ${error.message}`)));
+    child.on('error', (error) => reject(new Error(`cannot run php (install php-cli; npm test does as root): ${error.message}`)));
     child.on('close', resolve);
   });
   child.stdin.on('error', () => undefined).end(JSON.stringify(input));
@@ -84,7 +84,7 @@ async function tokenRows(app: TestApp) {
 }
 
 describe('PHP is installed', () => {
-  test('php -r runs (the interop tests need it; .ci/run installs php-cli)', async () => {
+  test('php -r runs (the interop tests need it; npm test installs php-cli as root)', async () => {
     assert.equal(await php('echo PHP_MAJOR_VERSION >= 8 ? "ok" : "old";'), 'ok');
   });
 });
