@@ -16,6 +16,48 @@ import type { AuthContext, SessionRecord, TokenRecord, User, UserWithPassword } 
 import * as v from './validation.js';
 
 const DEFAULT_TOKEN_NAME = 'auth_token';
+/** The abilities of a token created without any: all of them. */
+export const ALL_ABILITIES: readonly string[] = ['*'];
+
+/**
+ * The fields of a new account, shared by register's body schema (http/routes/account.ts) and the
+ * CLI's user:create, so both follow the same rules.
+ */
+export const NEW_ACCOUNT_FIELDS = {
+  email: { ...v.requiredString(v.MAX_EMAIL_LENGTH), description: 'an email address; stored trimmed and lower-cased, compared case-insensitively' },
+  password: { ...v.requiredString(), description: 'PASSWORD_MIN_LENGTH characters (8 by default) and at most 72 bytes of UTF-8 with bcrypt, 1024 with argon2id' },
+  name: v.optionalString(v.MAX_NAME_LENGTH),
+} as const;
+const NEW_ACCOUNT_SCHEMA = v.objectSchema(NEW_ACCOUNT_FIELDS, ['email', 'password']);
+
+export interface NewAccount {
+  email: string;
+  password: string;
+  name?: string | null;
+}
+
+export interface Registration extends NewAccount {
+  /** Names the first token. */
+  deviceName?: string | null;
+}
+
+export interface Login {
+  email: string;
+  password: string;
+  deviceName?: string | null;
+}
+
+export interface PasswordChange {
+  currentPassword: string;
+  password: string;
+}
+
+export interface NewToken {
+  name: string;
+  /** Absent or null: ALL_ABILITIES. */
+  abilities?: readonly string[] | null;
+  expiresInMinutes?: number | null;
+}
 
 export interface AccountsDeps {
   config: Config;
@@ -36,30 +78,30 @@ export class Accounts {
   }
 
   // ---- accounts ----------------------------------------------------------------------------
+  // Inputs arrive checked against their route's schema (http/routes); only what JSON Schema cannot
+  // say is checked here (./validation.ts).
 
-  async register(body: v.Body): Promise<IssuedToken> {
-    const { newUser, deviceName } = await this.newUser(body);
-    return this.taken(this.credentials.issueForNewUser(newUser, { name: deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null }));
+  async register(input: Registration): Promise<IssuedToken> {
+    const newUser = await this.newUser(input);
+    return this.taken(this.credentials.issueForNewUser(newUser, { name: input.deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null }));
   }
 
-  /** An account without a token (the CLI's user:create). */
-  async createUser(body: v.Body): Promise<User> {
-    const { newUser } = await this.newUser(body);
-    const { user } = await this.taken(this.deps.users.create(newUser, null));
+  /** An account without a token (the CLI's user:create, which has no route: its fields are checked here). */
+  async createUser(input: NewAccount): Promise<User> {
+    v.validateInput(NEW_ACCOUNT_SCHEMA, input);
+    const { user } = await this.taken(this.deps.users.create(await this.newUser(input), null));
     return user;
   }
 
-  /** Validates the fields and hashes the password of a new account. */
-  private async newUser(body: v.Body) {
+  /** Checks the email and the password of a new account and hashes the password. */
+  private async newUser(input: NewAccount) {
     const errors = new v.FieldErrors();
-    const email = v.email(body, errors);
-    const password = v.newPassword(body, 'password', errors, this.deps.config.passwordMinLength, this.deps.hasher.maxBytes);
-    const name = v.optionalString(body, 'name', errors, v.MAX_NAME_LENGTH);
-    const deviceName = v.optionalString(body, 'device_name', errors, v.MAX_NAME_LENGTH);
+    const email = v.checkEmail(input.email, errors);
+    v.checkNewPassword(input.password, errors, this.deps.config.passwordMinLength, this.deps.hasher.maxBytes);
     errors.throwIfAny();
-    if (await this.deps.users.findByEmail(email!)) throw emailTaken();
-    const passwordHash = await this.deps.hasher.hash(password!);
-    return { newUser: { name: name ?? null, email: email!, passwordHash }, deviceName };
+    if (await this.deps.users.findByEmail(email)) throw emailTaken();
+    const passwordHash = await this.deps.hasher.hash(input.password);
+    return { name: input.name ?? null, email, passwordHash };
   }
 
   /** The unique index decides a race between two registrations of one email. */
@@ -72,39 +114,35 @@ export class Accounts {
     }
   }
 
-  async login(body: v.Body, client: ClientInfo): Promise<IssuedToken> {
-    // Checked before the password, as register does: a bad device_name is 422, not ignored.
-    const errors = new v.FieldErrors();
-    const deviceName = v.optionalString(body, 'device_name', errors, v.MAX_NAME_LENGTH);
-    errors.throwIfAny();
-    const user = await this.checkLogin(body, client);
+  async login(input: Login, client: ClientInfo): Promise<IssuedToken> {
+    const user = await this.checkLogin(input, client);
     return this.credentials.issueToken(
       user,
-      { name: deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null },
+      { name: input.deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null },
       { revokeOthers: this.deps.config.loginRevokesOtherTokens },
     );
   }
 
   /** Session login: the same checks as login, and a session instead of a token. */
-  async loginSession(body: v.Body, client: ClientInfo, replacing?: string): Promise<IssuedSession> {
-    const user = await this.checkLogin(body, client);
+  async loginSession(input: Login, client: ClientInfo, replacing?: string): Promise<IssuedSession> {
+    const user = await this.checkLogin(input, client);
     return this.credentials.issueSession(user, client, { revokeOthers: this.deps.config.loginRevokesOtherTokens, replacing });
   }
 
-  async changePassword(ctx: AuthContext, body: v.Body, client: ClientInfo): Promise<{ token: IssuedToken; session: IssuedSession | null }> {
+  async changePassword(ctx: AuthContext, input: PasswordChange, client: ClientInfo): Promise<{ token: IssuedToken; session: IssuedSession | null }> {
+    const { currentPassword: current, password } = input;
     const errors = new v.FieldErrors();
-    const current = v.requiredString(body, 'current_password', errors);
-    const password = v.newPassword(body, 'password', errors, this.deps.config.passwordMinLength, this.deps.hasher.maxBytes);
+    v.checkNewPassword(password, errors, this.deps.config.passwordMinLength, this.deps.hasher.maxBytes);
     errors.throwIfAny();
 
     const user = await this.deps.users.findById(ctx.user.id);
     if (!user) throw unauthenticated();
     await this.limitAttempt(user.email, client.ip);
-    if (Buffer.byteLength(current!) > LOGIN_MAX_BYTES || !(await this.deps.hasher.verify(current!, user.passwordHash))) {
+    if (Buffer.byteLength(current) > LOGIN_MAX_BYTES || !(await this.deps.hasher.verify(current, user.passwordHash))) {
       throw v.validationFailedFor('current_password', 'is incorrect');
     }
     await this.deps.rateLimiter.clear(user.email, client.ip);
-    const passwordHash = await this.deps.hasher.hash(password!);
+    const passwordHash = await this.deps.hasher.hash(password);
     return this.credentials.replaceAll(user, passwordHash, { tokenName: ctx.token?.name ?? DEFAULT_TOKEN_NAME, sessionFor: ctx.session ? client : undefined });
   }
 
@@ -119,14 +157,9 @@ export class Accounts {
     return this.credentials.listTokens(ctx.user.id);
   }
 
-  async createToken(ctx: AuthContext, body: v.Body): Promise<IssuedToken> {
-    const errors = new v.FieldErrors();
-    const name = v.requiredString(body, 'name', errors);
-    if (name !== undefined && [...name].length > v.MAX_NAME_LENGTH) errors.add('name', `must be at most ${v.MAX_NAME_LENGTH} characters`);
-    const abilities = v.abilities(body, errors);
-    const minutes = v.positiveInteger(body, 'expires_in_minutes', errors);
-    errors.throwIfAny();
-    return this.credentials.issueToken(ctx.user, { name: name!, abilities: abilities!, lifetimeMinutes: minutes ?? null }, { revokeOthers: false });
+  async createToken(ctx: AuthContext, input: NewToken): Promise<IssuedToken> {
+    const abilities = input.abilities ? [...new Set(input.abilities)] : [...ALL_ABILITIES];
+    return this.credentials.issueToken(ctx.user, { name: input.name, abilities, lifetimeMinutes: input.expiresInMinutes ?? null }, { revokeOthers: false });
   }
 
   async deleteToken(ctx: AuthContext, tokenId: number): Promise<void> {
@@ -146,22 +179,19 @@ export class Accounts {
   // ---- internals ---------------------------------------------------------------------------
 
   /** Rate limit, then email and password; the same answer and cost for an unknown email. */
-  private async checkLogin(body: v.Body, client: ClientInfo): Promise<User> {
+  private async checkLogin(input: Login, client: ClientInfo): Promise<User> {
     const started = process.hrtime.bigint();
-    const errors = new v.FieldErrors();
-    const rawEmail = v.requiredString(body, 'email', errors);
-    const password = v.requiredString(body, 'password', errors);
-    errors.throwIfAny();
-    const email = normaliseEmail(rawEmail!);
+    const { password } = input;
+    const email = normaliseEmail(input.email);
     await this.limitAttempt(email, client.ip);
     try {
       // Over 4096 bytes is never a password we would have accepted: refuse without hashing.
-      if (Buffer.byteLength(password!) > LOGIN_MAX_BYTES || email.length > v.MAX_EMAIL_LENGTH) throw invalidCredentials();
+      if (Buffer.byteLength(password) > LOGIN_MAX_BYTES || email.length > v.MAX_EMAIL_LENGTH) throw invalidCredentials();
       const user = await this.deps.users.findByEmail(email);
-      const valid = await this.deps.hasher.verify(password!, user?.passwordHash ?? (await this.timingHash()));
+      const valid = await this.deps.hasher.verify(password, user?.passwordHash ?? (await this.timingHash()));
       if (!user || !valid) throw invalidCredentials();
       await this.deps.rateLimiter.clear(email, client.ip);
-      await this.rehashIfOutdated(user, password!);
+      await this.rehashIfOutdated(user, password);
       return publicUser(user);
     } finally {
       this.deps.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);

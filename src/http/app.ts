@@ -1,11 +1,24 @@
 // latchkey's Fastify setup, shared by the server (./server.ts) and by the benchmark's no-auth
-// baseline: the body rules of docs/api.md §3 (JSON only, 64 KiB, one error shape), request ids,
-// the access log, cookies and the headers every answer carries. No routes.
+// baseline: the body rules of docs/api.md §3 (JSON only, 64 KiB, one error shape, route schemas
+// checked by the core's Ajv), request ids, the access log, cookies and the headers every answer
+// carries. No routes.
 import cookie from '@fastify/cookie';
-import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  errorCodes,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type onRouteHookHandler,
+  type preValidationHookHandler,
+  type FastifySchemaValidationError,
+} from 'fastify';
+import type { ErrorObject } from 'ajv';
 import type { Logger } from 'pino';
 import type { TrustProxy } from '../config.js';
-import { AppError, UnavailableError } from '../core/errors.js';
+import { AppError, UnavailableError, validationFailed } from '../core/errors.js';
+import { fieldProblems, inputValidator } from '../core/validation.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { LazyRequestLogger } from '../observability/request-logger.js';
 import { isUnavailable } from '../store/sql-database.js';
@@ -40,7 +53,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     },
     logController: new AccessLogController(options.logger),
     childLoggerFactory: (logger, bindings) => new LazyRequestLogger(logger as Logger, bindings),
+    schemaErrorFormatter: schemaError,
   });
+  // Route schemas are compiled by the core's Ajv, the one the CLI validates with too.
+  app.setValidatorCompiler(({ schema }) => inputValidator.compile(schema));
+  app.addHook('onRoute', readNoBodyAsEmpty);
 
   app.removeAllContentTypeParsers();
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -100,12 +117,25 @@ function sendError(error: FastifyError | AppError, request: FastifyRequest, repl
   return reply.code(500).send(errorBody('internal_error', 'Something went wrong on our side.'));
 }
 
-/** The JSON body as an object; anything else (array, string, number, null) is 400. */
-export function objectBody(request: FastifyRequest): Record<string, unknown> {
-  const body = request.body;
-  if (body === undefined) return {};
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new AppError(400, 'bad_request', 'The request body must be a JSON object.');
-  }
-  return body as Record<string, unknown>;
+/**
+ * A route schema's errors as docs/api.md §3.2 answers them: a body that is not a JSON object
+ * (array, string, number, null) is 400, wrong fields are one 422 naming each; a wrong query string
+ * or path parameter is 400.
+ */
+function schemaError(errors: FastifySchemaValidationError[], part: string): Error {
+  if (part !== 'body') return new AppError(400, 'bad_request', 'The request is malformed.');
+  if (errors.some((e) => e.instancePath === '' && e.keyword === 'type')) return new AppError(400, 'bad_request', 'The request body must be a JSON object.');
+  return validationFailed(fieldProblems(errors as ErrorObject[]));
 }
+
+/** On a route with a body schema, no body reads as `{}`: the schema then names the missing fields. */
+const readNoBodyAsEmpty: onRouteHookHandler = (route) => {
+  if (!route.schema?.body) return;
+  const given = route.preValidation === undefined ? [] : [route.preValidation].flat();
+  route.preValidation = [...given, noBodyIsEmpty];
+};
+
+const noBodyIsEmpty: preValidationHookHandler = (request, _reply, done) => {
+  if (request.body === undefined) request.body = {}; // (null stays null: not an object, 400)
+  done();
+};

@@ -19,7 +19,9 @@ declare module 'fastify' {
 }
 
 /**
- * preHandler factory: authenticates, then requires `ability` (`*` = account management).
+ * preValidation hook factory: authenticates, then requires `ability` (`*` = account management).
+ * It runs before the route's schema is checked, so a request without a valid credential learns
+ * nothing about its body's rules (docs/api.md §3.2, "What is checked first").
  * Callback style, so that a credential found in the in-process tier is accepted with no
  * promise on the way: this runs on every authenticated request.
  */

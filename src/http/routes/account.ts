@@ -1,5 +1,6 @@
 // docs/api.md §3: register, login, logout, me, password, tokens and verify.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ALL_ABILITIES, NEW_ACCOUNT_FIELDS } from '../../core/accounts.js';
 import { hasAbility } from '../../core/credentials.js';
 import type { AuthContext } from '../../core/types.js';
 import { forbidden } from '../../core/errors.js';
@@ -7,12 +8,14 @@ import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentInstant, presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
-import { objectBody } from '../app.js';
 import { RenderedBodies } from '../rendered-bodies.js';
 import { clearSessionCookie, setSessionCookie } from '../cookies.js';
 import { clientOf, routeId } from '../request-info.js';
+import { MAX_ABILITIES, MAX_NAME_LENGTH, MAX_TOKEN_LIFETIME_MINUTES, objectSchema, optionalString, requiredString } from '../../core/validation.js';
 
-// ---- route schemas: response serialisation and the OpenAPI description (../openapi.ts) ------
+// ---- route schemas: body validation, response serialisation and the OpenAPI description ------
+// A body is declared once, in `body`, with the helpers of core/validation.ts (how: docs/api.md
+// §3.5); its TypeScript shape is the interface beside it.
 
 const tags = ['auth'];
 const string = { type: 'string' } as const;
@@ -22,21 +25,35 @@ const registerSchema = {
   summary: 'Create an account and its first token',
   description: 'The email is trimmed, lower-cased and compared case-insensitively. The token has every ability (`*`).',
   tags,
-  documentedBody: {
-    type: 'object',
-    required: ['email', 'password'],
-    properties: { email: { type: 'string', maxLength: 255 }, password: string, name: string, device_name: { ...string, description: 'names the token' } },
-  },
+  body: objectSchema({ ...NEW_ACCOUNT_FIELDS, device_name: { ...optionalString(MAX_NAME_LENGTH), description: 'names the token' } }, ['email', 'password']),
   response: { 201: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 409, 503) },
 };
+interface RegisterBody {
+  email: string;
+  password: string;
+  name?: string | null;
+  device_name?: string | null;
+}
 
 const loginSchema = {
   summary: 'Log in with email and password; returns a new token',
   description: 'Revokes the earlier tokens and sessions of the user when LOGIN_REVOKES_OTHER_TOKENS. Failed attempts are rate limited per (email, client IP).',
   tags,
-  documentedBody: { type: 'object', required: ['email', 'password'], properties: { email: string, password: string, device_name: string } },
+  body: objectSchema(
+    {
+      email: { ...requiredString(), description: 'compared trimmed and case-insensitively; an unknown or over-long one is invalid_credentials' },
+      password: { ...requiredString(), description: 'over 4096 bytes is invalid_credentials' },
+      device_name: { ...optionalString(MAX_NAME_LENGTH), description: 'names the token' },
+    },
+    ['email', 'password'],
+  ),
   response: { 200: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 429, 503) },
 };
+interface LoginBody {
+  email: string;
+  password: string;
+  device_name?: string | null;
+}
 
 const logoutSchema = {
   summary: 'Revoke the presented token, or end the cookie session',
@@ -66,9 +83,13 @@ const passwordSchema = {
     'Revokes every token and session of the user, the presented one included; the response carries a fresh token (and a fresh session cookie for a cookie session). A wrong current_password is 422 and counts as a failed login for the rate limit. Needs a `*` token or a session.',
   tags,
   security: ANY_CREDENTIAL,
-  documentedBody: { type: 'object', required: ['current_password', 'password'], properties: { current_password: string, password: string } },
+  body: objectSchema({ current_password: requiredString(), password: NEW_ACCOUNT_FIELDS.password }, ['current_password', 'password']),
   response: { 200: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 429, 503) },
 };
+interface PasswordBody {
+  current_password: string;
+  password: string;
+}
 
 const listTokensSchema = {
   summary: "The user's live tokens",
@@ -83,17 +104,21 @@ const createTokenSchema = {
   description: '`expires_in_minutes` is a positive JSON integer, capped by TOKEN_EXPIRATION when that is > 0. Needs a `*` token or a session.',
   tags,
   security: ANY_CREDENTIAL,
-  documentedBody: {
-    type: 'object',
-    required: ['name'],
-    properties: {
-      name: { type: 'string', maxLength: 255 },
-      abilities: { type: 'array', items: string, default: ['*'] },
-      expires_in_minutes: { type: 'integer', minimum: 1 },
+  body: objectSchema(
+    {
+      name: requiredString(MAX_NAME_LENGTH),
+      abilities: { type: ['array', 'null'], minItems: 1, maxItems: MAX_ABILITIES, items: requiredString(MAX_NAME_LENGTH), default: ALL_ABILITIES },
+      expires_in_minutes: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TOKEN_LIFETIME_MINUTES },
     },
-  },
+    ['name'],
+  ),
   response: { 201: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 401, 403, 503) },
 };
+interface NewTokenBody {
+  name: string;
+  abilities?: string[] | null;
+  expires_in_minutes?: number | null;
+}
 
 const deleteTokenSchema = {
   summary: 'Revoke one of the user\'s tokens',
@@ -135,16 +160,18 @@ export function accountRoutes(latchkey: Latchkey) {
   const rendered = { me: new RenderedBodies(), verify: new RenderedBodies() };
 
   return async function routes(app: FastifyInstance) {
-    app.post('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
-      const issued = await accounts.register(objectBody(request));
+    app.post<{ Body: RegisterBody }>('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
+      const { email, password, name, device_name: deviceName } = request.body;
+      const issued = await accounts.register({ email, password, name, deviceName });
       return reply.code(201).send(presentTokenResponse(issued));
     });
 
-    app.post('/api/auth/login', { schema: loginSchema }, async (request) => {
-      return presentTokenResponse(await accounts.login(objectBody(request), clientOf(request)));
+    app.post<{ Body: LoginBody }>('/api/auth/login', { schema: loginSchema }, async (request) => {
+      const { email, password, device_name: deviceName } = request.body;
+      return presentTokenResponse(await accounts.login({ email, password, deviceName }, clientOf(request)));
     });
 
-    app.post('/api/auth/logout', { preHandler: anyCredential, schema: logoutSchema }, async (request, reply) => {
+    app.post('/api/auth/logout', { preValidation: anyCredential, schema: logoutSchema }, async (request, reply) => {
       const ctx = ctxOf(request);
       await accounts.logout(ctx);
       if (ctx.session) clearSessionCookie(reply, secureCookies);
@@ -153,7 +180,7 @@ export function accountRoutes(latchkey: Latchkey) {
 
     // /me and /verify are the hot paths: synchronous handlers, no promise per request, bodies
     // rendered once per credential. /me shows last_used_at, hence its version.
-    app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, (request, reply) => {
+    app.get('/api/auth/me', { preValidation: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const lastUsedAt = ctx.token && credentials.lastUsedAt(ctx.token);
       return rendered.me.send(reply, ctx, lastUsedAt, () => ({
@@ -162,15 +189,16 @@ export function accountRoutes(latchkey: Latchkey) {
       }));
     });
 
-    app.put('/api/auth/password', { preHandler: accountManagement, schema: passwordSchema }, async (request, reply) => {
-      const { token, session } = await accounts.changePassword(ctxOf(request), objectBody(request), clientOf(request));
+    app.put<{ Body: PasswordBody }>('/api/auth/password', { preValidation: accountManagement, schema: passwordSchema }, async (request, reply) => {
+      const { current_password: currentPassword, password } = request.body;
+      const { token, session } = await accounts.changePassword(ctxOf(request), { currentPassword, password }, clientOf(request));
       if (session) setSessionCookie(reply, secureCookies, session.secret);
       return presentTokenResponse(token);
     });
 
     app.get(
       '/api/auth/tokens',
-      { preHandler: accountManagement, schema: listTokensSchema },
+      { preValidation: accountManagement, schema: listTokensSchema },
       async (request) => {
         const ctx = ctxOf(request);
         const tokens = await accounts.listTokens(ctx);
@@ -178,18 +206,19 @@ export function accountRoutes(latchkey: Latchkey) {
       },
     );
 
-    app.post('/api/auth/tokens', { preHandler: accountManagement, schema: createTokenSchema }, async (request, reply) => {
-      const issued = await accounts.createToken(ctxOf(request), objectBody(request));
+    app.post<{ Body: NewTokenBody }>('/api/auth/tokens', { preValidation: accountManagement, schema: createTokenSchema }, async (request, reply) => {
+      const { name, abilities, expires_in_minutes: expiresInMinutes } = request.body;
+      const issued = await accounts.createToken(ctxOf(request), { name, abilities, expiresInMinutes });
       return reply.code(201).send(presentTokenResponse(issued));
     });
 
-    app.delete('/api/auth/tokens/:id', { preHandler: accountManagement, schema: deleteTokenSchema }, async (request, reply) => {
+    app.delete('/api/auth/tokens/:id', { preValidation: accountManagement, schema: deleteTokenSchema }, async (request, reply) => {
       await accounts.deleteToken(ctxOf(request), routeId(request));
       return reply.code(204).send();
     });
 
     // For nginx auth_request, Traefik ForwardAuth and other services.
-    app.get('/api/auth/verify', { preHandler: anyCredential, schema: verifySchema }, (request, reply) => {
+    app.get('/api/auth/verify', { preValidation: anyCredential, schema: verifySchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const { ability } = request.query as { ability?: string };
       if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);

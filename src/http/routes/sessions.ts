@@ -9,12 +9,12 @@ import { clearSessionCookie, cookieOptions, SESSION_COOKIE, setSessionCookie, XS
 import { authenticate, requireCsrf } from '../credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentSession, presentUser, sessionInfoSchema, userSchema } from '../presenters.js';
-import { objectBody } from '../app.js';
 import { clientOf, routeId } from '../request-info.js';
+import { objectSchema, requiredString } from '../../core/validation.js';
 
 const XSRF_LENGTH = 40;
 
-// ---- route schemas: response serialisation and the OpenAPI description (../openapi.ts) ------
+// ---- route schemas: body validation, response serialisation and the OpenAPI description ------
 
 const tags = ['sessions'];
 
@@ -34,9 +34,13 @@ const sessionLoginSchema = {
     'session id; the session the browser had before, if any, ends. Revokes the earlier tokens and sessions of the user when ' +
     'LOGIN_REVOKES_OTHER_TOKENS. Rate limited together with login.',
   tags,
-  documentedBody: { type: 'object', required: ['email', 'password'], properties: { email: { type: 'string' }, password: { type: 'string' } } },
+  body: objectSchema({ email: requiredString(), password: requiredString() }, ['email', 'password']),
   response: { 200: { type: 'object', required: ['user'], properties: { user: userSchema } }, ...errorResponses(400, 401, 403, 413, 415, 422, 429, 503) },
 };
+interface SessionLoginBody {
+  email: string;
+  password: string;
+}
 
 const sessionLogoutSchema = {
   summary: 'Sign out: end the cookie session',
@@ -81,14 +85,17 @@ export function sessionRoutes(latchkey: Latchkey) {
       return reply.code(204).send();
     });
 
-    app.post('/api/auth/session', { schema: sessionLoginSchema }, async (request, reply) => {
-      requireCsrf(request); // login CSRF: a foreign page must not sign the browser in to the attacker's account
-      const issued = await accounts.loginSession(objectBody(request), clientOf(request), request.cookies[SESSION_COOKIE]);
+    // Login CSRF: a foreign page must not sign the browser in to the attacker's account. Checked
+    // before the body's schema, as a credential is (docs/api.md §3.2).
+    const loginCsrf = async (request: FastifyRequest) => requireCsrf(request);
+    app.post<{ Body: SessionLoginBody }>('/api/auth/session', { preValidation: loginCsrf, schema: sessionLoginSchema }, async (request, reply) => {
+      const { email, password } = request.body;
+      const issued = await accounts.loginSession({ email, password }, clientOf(request), request.cookies[SESSION_COOKIE]);
       setSessionCookie(reply, secureCookies, issued.secret);
       return { user: presentUser(issued.user) };
     });
 
-    app.delete('/api/auth/session', { preHandler: anyCredential, schema: sessionLogoutSchema }, async (request, reply) => {
+    app.delete('/api/auth/session', { preValidation: anyCredential, schema: sessionLogoutSchema }, async (request, reply) => {
       const ctx = ctxOf(request);
       // A bearer token takes precedence over the cookie; silently revoking it here would surprise.
       if (!ctx.session) throw notFound('No session cookie authenticated this request; POST /api/auth/logout revokes a bearer token.');
@@ -97,13 +104,13 @@ export function sessionRoutes(latchkey: Latchkey) {
       return reply.code(204).send();
     });
 
-    app.get('/api/auth/sessions', { preHandler: accountManagement, schema: listSessionsSchema }, async (request) => {
+    app.get('/api/auth/sessions', { preValidation: accountManagement, schema: listSessionsSchema }, async (request) => {
       const ctx = ctxOf(request);
       const sessions = await accounts.listSessions(ctx);
       return { sessions: sessions.map((s) => presentSession(s, ctx)) };
     });
 
-    app.delete('/api/auth/sessions/:id', { preHandler: accountManagement, schema: endSessionSchema }, async (request, reply) => {
+    app.delete('/api/auth/sessions/:id', { preValidation: accountManagement, schema: endSessionSchema }, async (request, reply) => {
       const ctx = ctxOf(request);
       const id = routeId(request);
       await accounts.endSession(ctx, id);
