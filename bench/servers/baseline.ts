@@ -196,7 +196,7 @@ function respond(request: FastifyRequest, reply: FastifyReply, answer: Answer): 
   const send = (identity: Identity | undefined) => {
     if (!identity) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: { code: 'unauthenticated', message: 'Unauthenticated.' } });
     answer.headers?.(identity, reply);
-    return answer.bodies ? answer.bodies.send(reply, identity, null, () => answer.body(identity)) : reply.send(answer.body(identity));
+    return answer.bodies ? answer.bodies.send(reply, identity, () => answer.body(identity)) : reply.send(answer.body(identity));
   };
   const found = authenticate(request);
   return found instanceof Promise ? found.then(send) : send(found);

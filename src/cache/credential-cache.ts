@@ -14,15 +14,25 @@ import type { RedisConfig } from '../config.js';
 import type { CacheStateStore, CacheStatus, Credential, CredentialCache as CredentialCachePort, CredentialKind } from '../core/ports.js';
 import type { Revoked } from '../core/types.js';
 import type { Metrics } from '../observability/metrics.js';
-import { cacheEntry, decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry } from './entry.js';
+import { cacheEntry, decodeEntry, encodeEntry, renew, TOMBSTONE, type CacheEntry } from './entry.js';
 import { MemoryTier } from './memory-tier.js';
 import { RedisTier } from './redis-tier.js';
 
 /** A fill whose database read began longer ago than this is dropped (tombstones outlive it). */
 const FILL_DEADLINE_MS = 5000;
 
-/** A credential used after this share of its CACHE_TTL is re-read in the background (refreshAhead). */
-const REFRESH_AHEAD_AFTER = 0.75;
+/**
+ * A credential used after a share of its CACHE_TTL drawn at random in this range is re-read in
+ * the background (refreshAhead). Random per entry: credentials first seen together (a start, a
+ * new epoch) would otherwise all come due in the same second, a burst of database reads.
+ */
+const REFRESH_AHEAD_FROM = 0.5;
+const REFRESH_AHEAD_TO = 0.85;
+/** Background re-reads at once, at most; a credential due meanwhile is re-read on a later use. */
+const MAX_CONCURRENT_REFRESHES = 32;
+/** An instance with no validation for this long is idle: it reads the epoch once a second only. */
+const IDLE_AFTER_MS = 1000;
+const IDLE_EPOCH_POLL_MS = 1000;
 
 export interface CredentialCacheOptions {
   ttlSeconds: number;
@@ -59,14 +69,32 @@ export class CredentialCache implements CredentialCachePort {
   readonly redis: RedisTier | undefined;
   private readonly memory: MemoryTier;
   private readonly ttlMs: number;
-  private readonly refreshAfterMs: number;
   /** Cache keys being re-read by refreshAhead, so that a busy credential is re-read once. */
   private readonly refreshing = new Set<string>();
+  /** Misses being looked up, so that concurrent requests for one credential read it once. */
+  private readonly inFlight = new Map<string, Promise<Found>>();
   private epoch = 0;
   /** Bumped by every invalidation; a fill that saw another value is dropped. */
   private generation = 0;
   private poller: NodeJS.Timeout | undefined;
-  private polling = false;
+  /**
+   * The epoch lease (docs/revocation.md): cached copies are trusted only while the epoch was read
+   * less than this long ago, so a bump is seen within it whether or not the poll timer ran on
+   * time, and an idle instance need not poll at all.
+   */
+  private readonly epochLeaseMs: number;
+  /** When the latest successful epoch read began. */
+  private epochReadAt = 0;
+  /** The epoch read in flight (one at a time: a slow database must not pile them up). */
+  private epochRead: Promise<void> | undefined;
+  /**
+   * The database did not answer the latest epoch read (failed, or slower than the poll
+   * interval). No instance can bump the epoch through a database that does not answer, and
+   * cached credentials must keep validating through its outage: trust the epoch held.
+   */
+  private epochUnreadable = false;
+  /** When a validation last asked: an idle instance reads the epoch once a second only. */
+  private lastUse = 0;
   /** The Redis identity this instance sealed its current connection to (see seal()). */
   private sealedRunId: string | null = null;
 
@@ -77,7 +105,7 @@ export class CredentialCache implements CredentialCachePort {
     private readonly logger: Logger,
   ) {
     this.ttlMs = options.ttlSeconds * 1000;
-    this.refreshAfterMs = this.ttlMs * REFRESH_AHEAD_AFTER;
+    this.epochLeaseMs = options.epochPollMs * 1.5;
     this.memory = new MemoryTier(options.memoryEntries, options.memoryBytes);
     this.redis = options.redis
       ? new RedisTier(
@@ -96,9 +124,10 @@ export class CredentialCache implements CredentialCachePort {
 
   /** Reads the epoch, connects Redis and starts polling. Fails only if the database does. */
   async start(): Promise<void> {
+    this.epochReadAt = Date.now();
     this.adoptEpoch((await this.deps.cacheState.read()).epoch);
     this.redis?.start();
-    this.poller = setInterval(() => void this.pollEpoch(), this.options.epochPollMs);
+    this.poller = setInterval(() => this.pollEpoch(), this.options.epochPollMs);
     this.poller.unref();
   }
 
@@ -117,25 +146,47 @@ export class CredentialCache implements CredentialCachePort {
    * holds a fresh copy: the warm path of every validation, with no promise and no I/O.
    */
   cached(kind: CredentialKind, hash: string): CacheEntry | undefined {
-    if (!this.memoryTrusted()) return undefined;
+    const now = Date.now();
+    this.lastUse = now;
+    if (!this.epochCurrent(now)) return undefined;
+    if (this.redis && !this.redis.coherent) {
+      if (this.redis.listening) this.metrics.leaseLapses.inc();
+      return undefined;
+    }
+    return this.fromMemory(kind, hash, now);
+  }
+
+  private fromMemory(kind: CredentialKind, hash: string, now: number): CacheEntry | undefined {
     const local = this.memory.get(kind, hash);
-    if (local === undefined) return undefined;
-    const age = Date.now() - local.verifiedAt;
-    if (age >= this.ttlMs) return undefined;
-    if (age >= this.refreshAfterMs) this.refreshAhead(kind, hash, local);
+    if (local === undefined || now - local.verifiedAt >= this.ttlMs) return undefined;
+    if (now >= local.refreshAt) this.refreshAhead(kind, hash, local);
     this.metrics.countLookup('memory');
     return local;
   }
 
   /**
-   * Finds a credential that cached() did not: from Redis when it may be trusted, else from the
-   * database (and fills the tiers).
+   * Finds a credential that cached() did not. First it renews what cached() found lapsed (the
+   * epoch lease, the coherence lease), since on a busy event loop that is usually a late timer,
+   * not news; then the in-process tier again, then Redis when it may be trusted, else the
+   * database (filling the tiers). Concurrent misses of one credential share one read.
    */
   async lookup(kind: CredentialKind, hash: string, tokenId: number | null): Promise<CacheEntry | undefined> {
-    const { entry, from } = await this.read(kind, hash, tokenId, this.ttlMs);
+    this.lastUse = Date.now();
+    if (!this.epochCurrent(this.lastUse)) await this.confirmEpoch();
+    if (this.redis ? this.redis.listening && (await this.redis.confirmCoherence()) : true) {
+      const local = this.fromMemory(kind, hash, Date.now());
+      if (local) return local;
+    }
+    const key = `${kind}:${hash}:${tokenId}`;
+    let reading = this.inFlight.get(key);
+    if (!reading) {
+      reading = this.read(kind, hash, tokenId, this.ttlMs).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, reading);
+    }
+    const { entry, from } = await reading;
     if (from) this.metrics.countLookup(from);
     // With the in-process tier off, Redis serves every request: refresh ahead from here too.
-    if (from === 'redis' && Date.now() - entry.verifiedAt >= this.refreshAfterMs) this.refreshAhead(kind, hash, entry);
+    if (from === 'redis' && Date.now() >= entry.refreshAt) this.refreshAhead(kind, hash, entry);
     return entry;
   }
 
@@ -155,8 +206,7 @@ export class CredentialCache implements CredentialCachePort {
         if (raw === TOMBSTONE) return { entry: undefined, from: null };
         const shared = raw === null ? undefined : decodeEntry(raw);
         if (shared && shared.epoch === this.epoch && Date.now() - shared.verifiedAt < maxAgeMs) {
-          this.remember(key, shared, generation);
-          return { entry: shared, from: 'redis' };
+          return { entry: this.remember(key, shared, generation), from: 'redis' };
         }
       } catch {
         this.metrics.fallbacks.inc();
@@ -179,8 +229,7 @@ export class CredentialCache implements CredentialCachePort {
     if (this.redis?.usable) {
       this.redis.fill(key, encodeEntry(entry), this.ttlMs, verifiedAt + FILL_DEADLINE_MS).catch(() => this.metrics.fallbacks.inc());
     }
-    this.remember(key, entry, generation);
-    return entry;
+    return this.remember(key, entry, generation);
   }
 
   /**
@@ -192,10 +241,11 @@ export class CredentialCache implements CredentialCachePort {
    */
   private refreshAhead(kind: CredentialKind, hash: string, entry: CacheEntry): void {
     const key = `${kind}:${hash}`;
-    if (this.refreshing.has(key)) return;
+    if (this.refreshing.has(key) || this.refreshing.size >= MAX_CONCURRENT_REFRESHES) return;
     this.refreshing.add(key);
     this.metrics.refreshes.inc();
-    this.read(kind, hash, entry.token?.id ?? null, this.refreshAfterMs)
+    // A copy another instance refreshed since this one came due is as good as a database read.
+    this.read(kind, hash, entry.token?.id ?? null, Math.max(0, entry.refreshAt - entry.verifiedAt))
       // Gone (deleted by another program): revoked everywhere, rather than left to the TTL.
       .then(({ entry: fresh }) => (fresh ? undefined : this.deps.onGone(kind, hash)))
       .catch(() => undefined)
@@ -278,17 +328,19 @@ export class CredentialCache implements CredentialCachePort {
     return this.ttlMs + 2 * FILL_DEADLINE_MS;
   }
 
-  /** The in-process tier may be read. */
-  private memoryTrusted(): boolean {
-    return this.redis ? this.redis.coherent : true;
-  }
-
   /**
    * Keeps an entry in the in-process tier unless an invalidation or an epoch change came in
-   * since its lookup began, or invalidations cannot currently reach us.
+   * since its lookup began, or invalidations cannot currently reach us; returns the entry to
+   * serve. A re-read of an unchanged credential renews the entry already held rather than
+   * replacing it, so that what is kept with it (the rendered bodies) stays.
    */
-  private remember(key: string, entry: CacheEntry, generation: number): void {
-    if (generation === this.generation && entry.epoch === this.epoch && (this.redis ? this.redis.listening : true)) this.memory.set(key, entry);
+  private remember(key: string, entry: CacheEntry, generation: number): CacheEntry {
+    entry.refreshAt = entry.verifiedAt + this.ttlMs * (REFRESH_AHEAD_FROM + Math.random() * (REFRESH_AHEAD_TO - REFRESH_AHEAD_FROM));
+    if (generation !== this.generation || entry.epoch !== this.epoch || (this.redis ? !this.redis.listening : false)) return entry;
+    const held = this.memory.get(key[0] as CredentialKind, key.slice(2));
+    if (held && renew(held, entry)) return held;
+    this.memory.set(key, entry);
+    return entry;
   }
 
   private forgetLocally(keys: string[]): void {
@@ -329,18 +381,46 @@ export class CredentialCache implements CredentialCachePort {
     this.logger.info({ event: 'cache_epoch_sealed', epoch }, 'New cache epoch for this Redis (earlier entries are ignored)');
   }
 
-  private async pollEpoch(): Promise<void> {
-    // One poll at a time: a slow database must not pile polls up in its pool.
-    if (this.polling) return;
-    this.polling = true;
-    try {
-      const { epoch } = await this.deps.cacheState.read();
-      this.metrics.databaseUp.set(1);
-      this.adoptEpoch(epoch);
-    } catch {
-      this.metrics.databaseUp.set(0);
-    } finally {
-      this.polling = false;
-    }
+  /** Cached copies may be trusted as far as the epoch goes (see epochLeaseMs). */
+  private epochCurrent(now: number): boolean {
+    return now - this.epochReadAt < this.epochLeaseMs || this.epochUnreadable;
+  }
+
+  /** Every LATCHKEY_EPOCH_POLL_MS while validations come; once a second when idle. */
+  private pollEpoch(): void {
+    const now = Date.now();
+    if (now - this.lastUse > IDLE_AFTER_MS && now - this.epochReadAt < IDLE_EPOCH_POLL_MS) return;
+    void this.readEpoch();
+  }
+
+  /** Reads the epoch now (a lookup found the lease lapsed), waiting at most one poll interval. */
+  private async confirmEpoch(): Promise<void> {
+    this.metrics.epochWaits.inc();
+    const read = this.readEpoch();
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.epochPollMs)));
+    await Promise.race([read, slow]);
+    clearTimeout(timer);
+    // Slower than that, the database is in trouble: see epochUnreadable.
+    if (!this.epochCurrent(Date.now())) this.epochUnreadable = true;
+  }
+
+  private readEpoch(): Promise<void> {
+    this.epochRead ??= (async () => {
+      const startedAt = Date.now();
+      try {
+        const { epoch } = await this.deps.cacheState.read();
+        this.adoptEpoch(epoch);
+        this.epochReadAt = startedAt;
+        this.epochUnreadable = false;
+        this.metrics.databaseUp.set(1);
+      } catch {
+        this.epochUnreadable = true;
+        this.metrics.databaseUp.set(0);
+      } finally {
+        this.epochRead = undefined;
+      }
+    })();
+    return this.epochRead;
   }
 }

@@ -9,6 +9,8 @@ export interface CacheEntry extends AuthContext {
   /** ms when the database read that produced this entry began */
   verifiedAt: number;
   epoch: number;
+  /** ms after which a use re-reads it in the background (set by the cache when it adopts it) */
+  refreshAt: number;
 }
 
 /** Written over a revoked credential's Redis key; fills never overwrite it. */
@@ -20,7 +22,48 @@ export const TOMBSTONE = '!';
  */
 export function cacheEntry(credential: Credential, verifiedAt: number, epoch: number): CacheEntry {
   const { user, token = null, session = null } = credential;
-  return { user, token, session, abilities: token ? token.abilities : ALL_ABILITIES, verifiedAt, epoch };
+  return { user, token, session, abilities: token ? token.abilities : ALL_ABILITIES, verifiedAt, epoch, refreshAt: 0 };
+}
+
+/**
+ * When `fresh` (a re-read) holds what `held` does, renews `held` in place with fresh's stamps
+ * and activity (last_used_at / last_active_at, which change without changing what the
+ * credential is) and returns true; false when the credential changed.
+ */
+export function renew(held: CacheEntry, fresh: CacheEntry): boolean {
+  if (!sameUser(held.user, fresh.user)) return false;
+  if (held.token && fresh.token) {
+    if (!sameToken(held.token, fresh.token)) return false;
+    held.token.lastUsedAt = fresh.token.lastUsedAt;
+  } else if (held.session && fresh.session) {
+    if (!sameSession(held.session, fresh.session)) return false;
+    held.session.lastActiveAt = fresh.session.lastActiveAt;
+  } else {
+    return false;
+  }
+  held.verifiedAt = fresh.verifiedAt;
+  held.epoch = fresh.epoch;
+  held.refreshAt = fresh.refreshAt;
+  return true;
+}
+
+function sameUser(a: User, b: User): boolean {
+  return a.id === b.id && a.name === b.name && a.email === b.email && a.createdAt === b.createdAt;
+}
+
+function sameToken(a: TokenRecord, b: TokenRecord): boolean {
+  return (
+    a.id === b.id &&
+    a.name === b.name &&
+    a.createdAt === b.createdAt &&
+    a.expiresAt === b.expiresAt &&
+    a.abilities.length === b.abilities.length &&
+    a.abilities.every((ability, i) => ability === b.abilities[i])
+  );
+}
+
+function sameSession(a: SessionRecord, b: SessionRecord): boolean {
+  return a.id === b.id && a.ip === b.ip && a.userAgent === b.userAgent && a.createdAt === b.createdAt;
 }
 
 // Redis holds entries as compact JSON arrays (positions, not key names): about half the bytes of

@@ -20,9 +20,13 @@ export interface ClientOptions {
  */
 const CLUSTER_SLOTS_REFRESH_MS = 1000;
 
+const BACKSTOP_TIMEOUT_FACTOR = 4;
+
 function baseOptions({ timeoutMs, failFast }: ClientOptions): RedisOptions {
   return {
-    commandTimeout: failFast ? timeoutMs : undefined,
+    // The cache path judges REDIS_TIMEOUT itself (RedisTier.watch, aware of event-loop lag);
+    // this backstop only releases commands stuck on a connection that never answers.
+    commandTimeout: failFast ? BACKSTOP_TIMEOUT_FACTOR * timeoutMs : undefined,
     connectTimeout: Math.max(1000, timeoutMs * 4),
     enableOfflineQueue: !failFast,
     maxRetriesPerRequest: failFast ? 0 : null,

@@ -20,8 +20,13 @@ redis.call('SET', KEYS[1], '!', 'PX', ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`;
 
-/** How often the subscriber connection is pinged. */
+/**
+ * How often the subscriber connection is pinged. Pings are pipelined (one per tick even while
+ * earlier ones are unanswered, up to MAX_UNANSWERED), so a late answer delays the lease's
+ * renewal by one round trip, not by a round trip plus a tick.
+ */
 const HEARTBEAT_MS = 20;
+const MAX_UNANSWERED = 8;
 /**
  * The in-process tier may be read only while a heartbeat sent less than this long ago has been
  * answered. Redis answers a connection in order, so every invalidation published before that
@@ -44,6 +49,13 @@ type ScriptedClient = RedisClient & {
   latchkeyHit(key: string, windowMs: number): Promise<[number, number]>;
 };
 
+class RedisTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`Redis did not answer within ${ms} ms`);
+    this.name = 'RedisTimeoutError';
+  }
+}
+
 export interface RedisTierEvents {
   /** Keys (without prefix) another instance revoked. */
   invalidate(keys: string[]): void;
@@ -64,10 +76,12 @@ export class RedisTier {
   /** A command or heartbeat outlived the timeout; cleared when a probe is answered in time. */
   private stalled = false;
   private probing = false;
-  /** When the outstanding heartbeat was sent (undefined: none outstanding). */
-  private heartbeatSentAt: number | undefined;
+  /** Send times of heartbeats not answered yet, oldest first (a connection answers in order). */
+  private unanswered: number[] = [];
   /** When the latest answered heartbeat was sent: the in-process tier's lease starts there. */
   private leaseFrom = 0;
+  /** Shared by the lookups waiting for the lease to be renewed (confirmCoherence). */
+  private coherenceWait: { promise: Promise<boolean>; settle: () => void } | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   /** What was last logged, so an outage is logged once, not per request. */
   private health: 'starting' | 'up' | 'down' = 'starting';
@@ -122,6 +136,31 @@ export class RedisTier {
    */
   get coherent(): boolean {
     return this.trusted && Date.now() - this.leaseFrom < COHERENCE_LEASE_MS;
+  }
+
+  /**
+   * Resolves true once the lease is renewed by a heartbeat answered from now on, false if none
+   * is within REDIS_TIMEOUT. A lapse on a busy event loop (the answer is late to be read, not
+   * late to come) then costs the waiting lookups one round trip, shared by all of them, instead
+   * of a Redis read each: the in-process tier and what it keeps with its entries stay in use.
+   */
+  confirmCoherence(): Promise<boolean> {
+    if (this.coherent) return Promise.resolve(true);
+    if (!this.trusted) return Promise.resolve(false);
+    if (!this.coherenceWait) {
+      this.ping();
+      let settle!: () => void;
+      const promise = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => settle(), this.timeoutMs);
+        settle = () => {
+          clearTimeout(timer);
+          this.coherenceWait = undefined;
+          resolve(this.coherent);
+        };
+      });
+      this.coherenceWait = { promise, settle };
+    }
+    return this.coherenceWait.promise;
   }
 
   /**
@@ -205,7 +244,7 @@ export class RedisTier {
       if (attempt !== this.attempt || this.closed) return;
       this.trusted = true;
       this.stalled = false;
-      this.heartbeatSentAt = undefined;
+      this.unanswered = [];
       this.beat(); // the in-process tier waits for this first answer
       this.reportUp();
     } catch (error) {
@@ -218,39 +257,41 @@ export class RedisTier {
   private lose(): void {
     this.attempt++;
     this.trusted = false;
-    this.heartbeatSentAt = undefined;
+    this.unanswered = [];
     this.leaseFrom = 0;
+    this.coherenceWait?.settle();
     this.events.disconnected();
     this.reportDown('disconnected');
   }
 
-  /** Sends the next heartbeat, or notices that the outstanding one is overdue. */
+  /** Sends the next heartbeat, and notices when the oldest unanswered one is overdue. */
   private beat(): void {
     if (!this.trusted) return;
-    const sentAt = this.heartbeatSentAt;
-    if (sentAt === undefined) this.ping();
-    else if (Date.now() - sentAt > this.timeoutMs) {
+    const oldest = this.unanswered[0];
+    if (oldest !== undefined && Date.now() - oldest > this.timeoutMs) {
       // Judge after pending I/O has been read: a blocked event loop is not a slow Redis.
       setImmediate(() => {
-        if (this.trusted && this.heartbeatSentAt === sentAt) this.stall('heartbeat');
+        if (this.trusted && this.unanswered[0] === oldest) this.stall('heartbeat');
       });
     }
+    if (this.unanswered.length < MAX_UNANSWERED) this.ping();
     if (this.stalled) this.probe();
   }
 
   private ping(): void {
     const attempt = this.attempt;
     const sentAt = Date.now();
-    this.heartbeatSentAt = sentAt;
+    this.unanswered.push(sentAt);
+    const answered = (renewed: boolean) => {
+      if (attempt !== this.attempt) return;
+      const at = this.unanswered.indexOf(sentAt);
+      if (at >= 0) this.unanswered.splice(at, 1);
+      if (renewed && sentAt > this.leaseFrom) this.leaseFrom = sentAt;
+      if (this.coherent) this.coherenceWait?.settle();
+    };
     this.subscriber.ping().then(
-      () => {
-        if (attempt !== this.attempt) return;
-        this.heartbeatSentAt = undefined;
-        this.leaseFrom = sentAt;
-      },
-      () => {
-        if (attempt === this.attempt) this.heartbeatSentAt = undefined;
-      },
+      () => answered(true),
+      () => answered(false),
     );
   }
 
@@ -263,7 +304,8 @@ export class RedisTier {
       .ping()
       .then(
         () => {
-          const heartbeatOverdue = this.heartbeatSentAt !== undefined && Date.now() - this.heartbeatSentAt > this.timeoutMs;
+          const oldest = this.unanswered[0];
+          const heartbeatOverdue = oldest !== undefined && Date.now() - oldest > this.timeoutMs;
           if (attempt !== this.attempt || !this.trusted || heartbeatOverdue) return;
           this.stalled = false;
           this.reportUp();
@@ -281,13 +323,24 @@ export class RedisTier {
     this.reportDown(reason, `no answer within REDIS_TIMEOUT (${this.timeoutMs} ms)`);
   }
 
-  /** A timed-out command stalls the tier: requests skip Redis until a probe is answered. */
+  /**
+   * A command not answered within REDIS_TIMEOUT fails and stalls the tier: requests skip Redis
+   * until a probe is answered. The timeout is judged after the event loop has read pending I/O
+   * (setImmediate runs after the poll phase), so an answer that came in time but waited behind
+   * a busy loop counts as in time: event-loop lag is not a slow Redis.
+   */
   private async watch<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => setImmediate(() => reject(new RedisTimeoutError(this.timeoutMs))), this.timeoutMs);
+    });
     try {
-      return await work;
+      return await Promise.race([work, deadline]);
     } catch (error) {
-      if (/timed out/i.test(String((error as Error)?.message))) this.stall('timeout');
+      if (error instanceof RedisTimeoutError || /timed out/i.test(String((error as Error)?.message))) this.stall('timeout');
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 

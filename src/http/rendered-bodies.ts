@@ -1,8 +1,9 @@
 // The 200 bodies of /me and /verify, serialised once per credential rather than once per
 // request. A warm validation hands the routes the same cached AuthContext object every time
-// (the in-process tier's entry, immutable), and these bodies are a function of it and of a
-// `version` the route names (what else the body shows, such as last_used_at), so the JSON text
-// can be kept with it. Serialising was the largest cost left on a warm request after Fastify's own.
+// (the in-process tier's entry), and these bodies are a function of it, so the JSON text can be
+// kept with it. Serialising was the largest cost left on a warm request after Fastify's own.
+// What changes between requests for the same credential (/me's last_used_at, which moves every
+// second) is a slot: the text is kept in two parts and the live value put between them.
 //
 // A WeakMap: a text lives as long as its entry and no longer (the in-process tier's byte bound
 // counts it, see cache/entry.ts). An AuthContext that is not cached (a Redis hit without the
@@ -13,9 +14,18 @@ import type { AuthContext } from '../core/types.js';
 /** What Fastify itself sends JSON with. */
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/**
+ * Stands in for the live value while the body is rendered. It is found by its last occurrence:
+ * a route puts its slot after every value a user controls (names, emails, abilities), so the
+ * same text inside those can never be taken for it.
+ */
+const SLOT = '~latchkey:live-slot~';
+const SLOT_JSON = JSON.stringify(SLOT);
+
 interface Rendered {
-  version: number | null;
-  text: string;
+  head: string;
+  /** The text after the slot; undefined for a body without one. */
+  tail: string | undefined;
 }
 
 /** `Owner`: what a body is a function of (the benchmark's baselines use their own type). */
@@ -24,15 +34,29 @@ export class RenderedBodies<Owner extends object = AuthContext> {
 
   /**
    * Sends `present()` as the route's 200 body, serialised by the route's own response schema
-   * (reply.serialize, as reply.send(object) would), or the text kept from an earlier request
-   * for the same `ctx` and `version`.
+   * (reply.serialize, as reply.send(object) would), or the text kept from an earlier request.
    */
-  send(reply: FastifyReply, ctx: Owner, version: number | null, present: () => object): FastifyReply {
-    const kept = this.texts.get(ctx);
-    if (kept !== undefined && kept.version === version) return reply.type(JSON_TYPE).send(kept.text);
+  send(reply: FastifyReply, owner: Owner, present: () => object): FastifyReply {
+    const kept = this.texts.get(owner) ?? this.render(reply, owner, present);
+    return reply.type(JSON_TYPE).send(kept.head);
+  }
+
+  /**
+   * The same, for a body with one string-or-null value that changes between requests: `present`
+   * places the slot it is given where `live` goes, as that value.
+   */
+  sendWithSlot(reply: FastifyReply, owner: Owner, live: string | null, present: (slot: string) => object): FastifyReply {
+    const kept = this.texts.get(owner) ?? this.render(reply, owner, () => present(SLOT));
+    const value = live === null ? 'null' : `"${live}"`;
+    return reply.type(JSON_TYPE).send(kept.tail === undefined ? kept.head : kept.head + value + kept.tail);
+  }
+
+  private render(reply: FastifyReply, owner: Owner, present: () => object): Rendered {
     // Response-schema serialisers (fast-json-stringify) return strings; the type allows buffers.
     const text = reply.serialize(present()) as string;
-    this.texts.set(ctx, { version, text });
-    return reply.type(JSON_TYPE).send(text);
+    const at = text.lastIndexOf(SLOT_JSON);
+    const rendered = at < 0 ? { head: text, tail: undefined } : { head: text.slice(0, at), tail: text.slice(at + SLOT_JSON.length) };
+    this.texts.set(owner, rendered);
+    return rendered;
   }
 }

@@ -51,6 +51,16 @@ export class Metrics {
     help: 'Credentials re-read in the background (from Redis or the database) because they were used late in their CACHE_TTL',
     registers: [this.registry],
   });
+  readonly leaseLapses = new Counter({
+    name: 'latchkey_cache_lease_lapses_total',
+    help: "Validations that found the in-process tier's coherence lease lapsed (a heartbeat answered late, usually a busy event loop) and waited for the next answer",
+    registers: [this.registry],
+  });
+  readonly epochWaits = new Counter({
+    name: 'latchkey_cache_epoch_waits_total',
+    help: 'Validations that read the cache epoch before trusting cached copies (the first after an idle spell, or a late poll)',
+    registers: [this.registry],
+  });
   readonly epochBumps = new Counter({
     name: 'latchkey_cache_epoch_changes_total',
     help: 'Cache epoch changes seen by this instance (each discards every cached entry)',

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { register, useStack, type TestApp } from '../helpers/app.js';
 
-const TTL_MS = 4000;
-/** Past REFRESH_AHEAD_AFTER (0.75) of the TTL, with a margin before its end. */
-const LATE_MS = 3100;
+const TTL_MS = 8000;
+/** Past the latest refresh point (REFRESH_AHEAD_TO, 0.85 of the TTL), with a margin before its end. */
+const LATE_MS = 7000;
 const QUIET = { CACHE_TTL: String(TTL_MS / 1000), LATCHKEY_EPOCH_POLL_MS: '3600000', LATCHKEY_LAST_USED_FLUSH: '3600' };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

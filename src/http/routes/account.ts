@@ -179,13 +179,15 @@ export function accountRoutes(latchkey: Latchkey) {
     });
 
     // /me and /verify are the hot paths: synchronous handlers, no promise per request, bodies
-    // rendered once per credential. /me shows last_used_at, hence its version.
+    // rendered once per credential. /me's last_used_at, which moves every second, is a slot.
     app.get('/api/auth/me', { preValidation: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
-      const lastUsedAt = ctx.token && credentials.lastUsedAt(ctx.token);
-      return rendered.me.send(reply, ctx, lastUsedAt, () => ({
+      const token = ctx.token;
+      if (!token) return rendered.me.send(reply, ctx, () => ({ user: presentUser(ctx.user), token: null }));
+      return rendered.me.sendWithSlot(reply, ctx, presentInstant(credentials.lastUsedAt(token)), (slot) => ({
         user: presentUser(ctx.user),
-        token: ctx.token && presentTokenInfo(ctx.token, credentials.expiryOf(ctx.token), lastUsedAt, true),
+        // last_used_at comes after every value a user controls, as the slot must (rendered-bodies.ts).
+        token: { ...presentTokenInfo(token, credentials.expiryOf(token), null, true), last_used_at: slot },
       }));
     });
 
@@ -224,7 +226,7 @@ export function accountRoutes(latchkey: Latchkey) {
       if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);
       void reply.header('x-user-id', String(ctx.user.id));
       if (ctx.token) void reply.header('x-token-id', String(ctx.token.id));
-      return rendered.verify.send(reply, ctx, null, () => ({
+      return rendered.verify.send(reply, ctx, () => ({
         user_id: ctx.user.id,
         token_id: ctx.token?.id ?? null,
         abilities: ctx.abilities,
