@@ -6,6 +6,7 @@ import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyError, type Fa
 import type { Logger } from 'pino';
 import type { TrustProxy } from '../config.js';
 import { AppError, UnavailableError } from '../core/errors.js';
+import { errorBody } from './error-response.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { LazyRequestLogger } from '../observability/request-logger.js';
 import { isUnavailable } from '../store/sql-store.js';
@@ -69,10 +70,6 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   });
 
   return app;
-}
-
-export function errorBody(code: string, message: string, fields?: Record<string, string>) {
-  return { error: fields ? { code, message, fields } : { code, message } };
 }
 
 function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {

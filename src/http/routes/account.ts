@@ -5,6 +5,7 @@ import type { AuthContext } from '../../core/types.js';
 import { forbidden, notFound } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
+import { asOriginalRequest } from '../request-credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentInstant, presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
 import { objectBody } from '../app.js';
@@ -118,7 +119,8 @@ const deleteTokenSchema = {
 
 const verifySchema = {
   summary: 'Check a credential (nginx auth_request, Traefik ForwardAuth)',
-  description: 'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent.',
+  description:
+    'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent. A proxy checking a request on its behalf sends the original method in `X-Original-Method`: with a cookie session, an unsafe one (not GET, HEAD or OPTIONS) needs the `X-XSRF-TOKEN` header matching the `XSRF-TOKEN` cookie, else 403 `csrf_mismatch`.',
   tags,
   security: ANY_CREDENTIAL,
   querystring: { type: 'object', properties: { ability: string } },
@@ -140,9 +142,10 @@ const verifySchema = {
 
 export function accountRoutes(latchkey: Latchkey) {
   const { auth } = latchkey;
-  const anyCredential = authenticate(auth);
-  const accountManagement = authenticate(auth, '*');
-  const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
+  const anyCredential = authenticate(latchkey);
+  const accountManagement = authenticate(latchkey, '*');
+  const verifyCredential = authenticate(latchkey, undefined, asOriginalRequest);
+  const ctxOf = (request: FastifyRequest) => request.credential as AuthContext;
   const rendered = { me: new RenderedBodies(), verify: new RenderedBodies() };
 
   return async function routes(app: FastifyInstance) {
@@ -199,8 +202,9 @@ export function accountRoutes(latchkey: Latchkey) {
       return reply.code(204).send();
     });
 
-    // For nginx auth_request, Traefik ForwardAuth and other services.
-    app.get('/api/auth/verify', { preHandler: anyCredential, schema: verifySchema }, (request, reply) => {
+    // For nginx auth_request, Traefik ForwardAuth and other services. A cookie session is
+    // judged as the proxied request: an unsafe X-Original-Method needs the CSRF header.
+    app.get('/api/auth/verify', { preHandler: verifyCredential, schema: verifySchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const { ability } = request.query as { ability?: string };
       if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);

@@ -82,9 +82,9 @@ const endSessionSchema = {
 
 export function sessionRoutes(latchkey: Latchkey) {
   const { auth } = latchkey;
-  const anyCredential = authenticate(auth);
-  const accountManagement = authenticate(auth, '*');
-  const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
+  const anyCredential = authenticate(latchkey);
+  const accountManagement = authenticate(latchkey, '*');
+  const ctxOf = (request: FastifyRequest) => request.credential as AuthContext;
 
   return async function routes(app: FastifyInstance) {
     app.get('/api/auth/csrf-cookie', { schema: csrfCookieSchema }, async (_request, reply) => {
