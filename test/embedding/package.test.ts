@@ -5,10 +5,12 @@
 // against the shipped types, and CommonJS require() failing with one line.
 //
 // Speed: packages come from the npm cache (--prefer-offline), and install scripts are skipped:
-// better-sqlite3 would otherwise compile from source (no prebuilt binary can be downloaded here),
-// which takes minutes. Its binary is instead COPIED from this repository's node_modules (the
-// same version, built for the same Node). bcrypt and argon2 load the prebuilt binaries their
-// packages ship. LATCHKEY_PACKAGE_TEST_BUILD=1 runs the install scripts instead (a real build).
+// they would compile better-sqlite3 (no prebuilt binary can be downloaded here) and argon2 (npm
+// builds any package with a binding.gyp and no install script; the prebuilt binary argon2 ships
+// crashes on this machine) from source, which takes many minutes. Their binaries are instead
+// COPIED from this repository's node_modules: the same versions, built for the same Node. bcrypt
+// loads the prebuilt binary its package ships, as its own install script would.
+// LATCHKEY_PACKAGE_TEST_BUILD=1 runs the install scripts instead (a real build).
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -58,10 +60,12 @@ describe('the packed tarball, installed in a fresh project', { timeout: 20 * MIN
     const install = ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, own('express'), own('fastify'), own('typescript'), own('@types/node')];
     await run('npm', FULL_BUILD ? install : [...install, '--ignore-scripts'], { cwd: project, maxBuffer: 64 * 1024 * 1024 });
     if (!FULL_BUILD) {
-      const sqlite = 'node_modules/better-sqlite3';
-      assert.equal(versionOf(join(project, sqlite)), versionOf(join(REPO, sqlite)));
-      mkdirSync(join(project, sqlite, 'build/Release'), { recursive: true });
-      copyFileSync(join(REPO, sqlite, 'build/Release/better_sqlite3.node'), join(project, sqlite, 'build/Release/better_sqlite3.node'));
+      for (const [name, binary] of [['better-sqlite3', 'better_sqlite3.node'], ['argon2', 'argon2.node']] as const) {
+        const where = join('node_modules', name);
+        assert.equal(versionOf(join(project, where)), versionOf(join(REPO, where)), `${name}: the same version as this repository's`);
+        mkdirSync(join(project, where, 'build/Release'), { recursive: true });
+        copyFileSync(join(REPO, where, 'build/Release', binary), join(project, where, 'build/Release', binary));
+      }
     }
     cpSync(join(REPO, 'examples'), join(project, 'examples'), { recursive: true });
     // A clean environment: the default SQLite database in the project, the in-process cache.
