@@ -84,6 +84,21 @@ export async function embedLatchkey(options: EmbedOptions = {}): Promise<Embedde
   };
 }
 
+/**
+ * Calls `accept` with the request's `req.auth`, or `refuse` with the error to answer, at once
+ * (no promise) when the credential is in the in-process tier: the adapters' common step.
+ */
+export function authorizeThen(embedded: EmbeddedLatchkey, request: PresentedRequest, ability: string | undefined, accept: (auth: RequestAuth) => void, refuse: (error: unknown) => void): void {
+  let found: MaybePromise<RequestAuth>;
+  try {
+    found = embedded.authorize(request, ability);
+  } catch (error) {
+    return refuse(error);
+  }
+  if (found instanceof Promise) found.then(accept, refuse);
+  else accept(found);
+}
+
 function configOf(env: EmbedOptions['env']): Config {
   try {
     return loadConfig(env ?? process.env);

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorResponseOf } from '../http/error-response.js';
 import type { Cookies } from '../http/request-credentials.js';
 import type { Latchkey } from '../latchkey.js';
-import { embedLatchkey, type EmbedOptions, type RequestAuth } from './embedded.js';
+import { authorizeThen, embedLatchkey, type EmbedOptions, type RequestAuth } from './embedded.js';
 
 export type { EmbedOptions, RequestAuth } from './embedded.js';
 export { LatchkeyStartError } from './embedded.js';
@@ -42,25 +42,18 @@ export async function latchkey(options: EmbedOptions = {}): Promise<ExpressLatch
     require(ability?: string): LatchkeyMiddleware {
       return function latchkeyRequire(req, res, next) {
         const request = req as MiddlewareRequest;
-        let found: RequestAuth | Promise<RequestAuth>;
-        try {
-          // req.method is always set on a server's request; the type allows undefined for clients.
-          found = embedded.authorize({ method: request.method ?? 'GET', headers: request.headers, cookies: request.cookies }, ability);
-        } catch (error) {
-          return refuse(res, error, next);
-        }
-        if (found instanceof Promise) {
-          found.then(
-            (auth) => {
-              request.auth = auth;
-              next();
-            },
-            (error: unknown) => refuse(res, error, next),
-          );
-        } else {
-          request.auth = found;
-          next();
-        }
+        // req.method is always set on a server's request; the type allows undefined for clients.
+        const presented = { method: request.method ?? 'GET', headers: request.headers, cookies: request.cookies };
+        authorizeThen(
+          embedded,
+          presented,
+          ability,
+          (auth) => {
+            request.auth = auth;
+            next();
+          },
+          (error) => refuse(res, error, next),
+        );
       };
     },
   };

@@ -6,7 +6,7 @@ import fastifyPlugin from 'fastify-plugin';
 import type { Logger } from 'pino';
 import { errorResponseOf } from '../http/error-response.js';
 import type { Latchkey } from '../latchkey.js';
-import { embedLatchkey, type EmbedOptions, type RequestAuth } from './embedded.js';
+import { authorizeThen, embedLatchkey, type EmbedOptions, type RequestAuth } from './embedded.js';
 
 export type { EmbedOptions, RequestAuth } from './embedded.js';
 export { LatchkeyStartError } from './embedded.js';
@@ -40,24 +40,16 @@ async function latchkeyPlugin(app: FastifyInstance, options: LatchkeyPluginOptio
     require(ability?: string): preHandlerHookHandler {
       // Callback style: a credential in the in-process tier is accepted with no promise.
       return function latchkeyRequire(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
-        let found: RequestAuth | Promise<RequestAuth>;
-        try {
-          found = embedded.authorize(request, ability);
-        } catch (error) {
-          return refuse(reply, error, done);
-        }
-        if (found instanceof Promise) {
-          found.then(
-            (auth) => {
-              request.auth = auth;
-              done();
-            },
-            (error: unknown) => refuse(reply, error, done),
-          );
-        } else {
-          request.auth = found;
-          done();
-        }
+        authorizeThen(
+          embedded,
+          request,
+          ability,
+          (auth) => {
+            request.auth = auth;
+            done();
+          },
+          (error) => refuse(reply, error, done),
+        );
       };
     },
   } satisfies FastifyLatchkey);
