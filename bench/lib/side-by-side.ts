@@ -10,6 +10,8 @@ export interface Contestant {
   name: string;
   port: number;
   pid: number;
+  /** Its own path, when it serves the compared route elsewhere than `options.endpoint`. */
+  endpoint?: string;
 }
 
 export interface SideBySideOptions {
@@ -36,7 +38,7 @@ export function median(values: number[]): number {
 }
 
 export async function sideBySide(contestants: Contestant[], options: SideBySideOptions): Promise<SideBySideResult[]> {
-  const load = (c: Contestant) => ({ url: `http://127.0.0.1:${c.port}${options.endpoint}`, tokensFile: options.tokensFile, connections: 64, threads: 2 });
+  const load = (c: Contestant) => ({ url: `http://127.0.0.1:${c.port}${c.endpoint ?? options.endpoint}`, tokensFile: options.tokensFile, connections: 64, threads: 2 });
   for (const c of contestants) await warmUp(load(c), options.tokens, `${c.name} ${options.endpoint}`);
   const rps = contestants.map((): number[] => []);
   const cpu = contestants.map((): number[] => []);

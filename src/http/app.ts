@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import type { TrustProxy } from '../config.js';
 import { AppError, UnavailableError, validationFailed } from '../core/errors.js';
 import { fieldProblems, inputValidator } from '../core/validation.js';
+import { errorBody } from './error-response.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { LazyRequestLogger } from '../observability/request-logger.js';
 import { isUnavailable } from '../store/sql-database.js';
@@ -86,10 +87,6 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
   });
 
   return app;
-}
-
-export function errorBody(code: string, message: string, fields?: Record<string, string>) {
-  return { error: fields ? { code, message, fields } : { code, message } };
 }
 
 function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {

@@ -11,7 +11,7 @@ import { sessionRoutes } from './routes/sessions.js';
 
 export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> {
   const app = await createHttpApp({ logger: latchkey.logger, trustProxy: latchkey.config.trustProxy });
-  app.decorateRequest('auth', null);
+  app.decorateRequest('credential', null);
   await registerOpenApi(app);
   await app.register(accountRoutes(latchkey));
   await app.register(sessionRoutes(latchkey));

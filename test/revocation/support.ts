@@ -49,7 +49,12 @@ export async function mintTokens(app: TestApp, userId: number, count: number): P
   return secrets.map((secret) => `${idByHash.get(sha256Hex(secret))}|${secret}`);
 }
 
-export async function status(app: TestApp, token: string, path = '/api/auth/me'): Promise<number> {
+/** What a race validates on: a latchkey server, or an app embedding latchkey (`paths`: its protected routes). */
+export type RaceApp = Pick<TestApp, 'request'> & { paths?: readonly [string, string] };
+
+const SERVER_PATHS = ['/api/auth/me', '/api/auth/verify'] as const;
+
+export async function status(app: RaceApp, token: string, path = (app.paths ?? SERVER_PATHS)[0]): Promise<number> {
   return (await app.request('GET', path, { token })).status;
 }
 
@@ -95,8 +100,8 @@ export interface RaceOutcome {
 }
 
 export interface RaceSpec {
-  revoker: TestApp;
-  observer: TestApp;
+  revoker: RaceApp;
+  observer: RaceApp;
   /** Tokens the revocation must kill; the observer validates them in turn. */
   tokens: string[];
   revoke: () => Promise<void>;
@@ -116,11 +121,12 @@ export async function raceRevocation(spec: RaceSpec): Promise<RaceOutcome> {
   const violations: string[] = [];
   let stop = false;
   let returned = Infinity;
+  const paths = observer.paths ?? SERVER_PATHS;
   const hammer = (async () => {
     for (let i = 0; !stop; i++) {
       const token = tokens[i % tokens.length]!;
       const start = performance.now();
-      const code = await status(observer, token, i % 2 === 0 ? '/api/auth/me' : '/api/auth/verify');
+      const code = await status(observer, token, paths[i % 2]);
       if (code !== 200 && code !== 401) violations.push(`observer answered ${code}`);
       samples.push({ start, accepted: code === 200, status: code });
       // A memory hit completes in microtasks only: yield so sockets (Redis, the database) are read.

@@ -6,6 +6,7 @@ import type { AuthContext } from '../../core/types.js';
 import { forbidden } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
+import { asOriginalRequest } from '../request-credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentInstant, presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
 import { RenderedBodies } from '../rendered-bodies.js';
@@ -131,7 +132,8 @@ const deleteTokenSchema = {
 
 const verifySchema = {
   summary: 'Check a credential (nginx auth_request, Traefik ForwardAuth)',
-  description: 'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent.',
+  description:
+    'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent. A proxy checking a request on its behalf sends the original method in `X-Original-Method`: with a cookie session, an unsafe one (not GET, HEAD or OPTIONS) needs the `X-XSRF-TOKEN` header matching the `XSRF-TOKEN` cookie, else 403 `csrf_mismatch`.',
   tags,
   security: ANY_CREDENTIAL,
   querystring: { type: 'object', properties: { ability: string } },
@@ -154,9 +156,10 @@ const verifySchema = {
 export function accountRoutes(latchkey: Latchkey) {
   const { accounts, credentials } = latchkey;
   const secureCookies = latchkey.config.sessionSecureCookie;
-  const anyCredential = authenticate(credentials);
-  const accountManagement = authenticate(credentials, '*');
-  const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
+  const anyCredential = authenticate(latchkey);
+  const accountManagement = authenticate(latchkey, '*');
+  const verifyCredential = authenticate(latchkey, undefined, asOriginalRequest);
+  const ctxOf = (request: FastifyRequest) => request.credential as AuthContext;
   const rendered = { me: new RenderedBodies(), verify: new RenderedBodies() };
 
   return async function routes(app: FastifyInstance) {
@@ -219,8 +222,9 @@ export function accountRoutes(latchkey: Latchkey) {
       return reply.code(204).send();
     });
 
-    // For nginx auth_request, Traefik ForwardAuth and other services.
-    app.get('/api/auth/verify', { preValidation: anyCredential, schema: verifySchema }, (request, reply) => {
+    // For nginx auth_request, Traefik ForwardAuth and other services. A cookie session is
+    // judged as the proxied request: an unsafe X-Original-Method needs the CSRF header.
+    app.get('/api/auth/verify', { preValidation: verifyCredential, schema: verifySchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const { ability } = request.query as { ability?: string };
       if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);

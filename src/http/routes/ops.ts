@@ -3,7 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { Latchkey } from '../../latchkey.js';
 import { errorResponses } from '../openapi.js';
-import { errorBody } from '../app.js';
+import { errorBody } from '../error-response.js';
 
 const tags = ['ops'];
 

@@ -71,11 +71,11 @@ const endSessionSchema = {
 };
 
 export function sessionRoutes(latchkey: Latchkey) {
-  const { accounts, credentials } = latchkey;
+  const { accounts } = latchkey;
   const secureCookies = latchkey.config.sessionSecureCookie;
-  const anyCredential = authenticate(credentials);
-  const accountManagement = authenticate(credentials, '*');
-  const ctxOf = (request: FastifyRequest) => request.auth as AuthContext;
+  const anyCredential = authenticate(latchkey);
+  const accountManagement = authenticate(latchkey, '*');
+  const ctxOf = (request: FastifyRequest) => request.credential as AuthContext;
 
   return async function routes(app: FastifyInstance) {
     app.get('/api/auth/csrf-cookie', { schema: csrfCookieSchema }, async (_request, reply) => {
