@@ -71,7 +71,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
 }
 
 /** The newest /usr/lib/postgresql/<version>/bin (Debian's layout), or fail saying what is missing. */
-function postgresBin(): string {
+export function postgresBin(): string {
   const root = '/usr/lib/postgresql';
   let versions: string[] = [];
   try {

@@ -24,7 +24,8 @@ export function report(input: ReportInput): string {
 }
 
 export function checksTable(checks: Check[]): string {
-  const rows = checks.map((c) => `| ${c.name} | ${Number.isInteger(c.value) ? c.value : c.value.toFixed(2)} | ${c.ok ? 'ok' : '**FAIL**'} | ${c.detail.replaceAll('|', '\\|')} |`);
+  const value = (n: number) => (Number.isNaN(n) ? '—' : Number.isInteger(n) ? String(n) : n.toFixed(2));
+  const rows = checks.map((c) => `| ${c.name} | ${value(c.value)} | ${c.ok ? 'ok' : '**FAIL**'} | ${c.detail.replaceAll('|', '\\|')} |`);
   return ['| check | value | verdict | detail |', '|---|---:|---|---|', ...rows].join('\n');
 }
 
