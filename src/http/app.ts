@@ -8,7 +8,7 @@ import type { TrustProxy } from '../config.js';
 import { AppError, UnavailableError } from '../core/errors.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { LazyRequestLogger } from '../observability/request-logger.js';
-import { isUnavailable } from '../store/sql-store.js';
+import { isUnavailable } from '../store/failures.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
