@@ -15,12 +15,16 @@ export function acquisitionFailure(error: unknown): UnavailableError {
 
 /**
  * pg rejects a statement with the server's DatabaseError, with a TypeError for an argument it
- * cannot send, or with a plain Error of its own when the connection failed under it (terminated,
- * not queryable, no answer within `query_timeout`). Its plain Errors for misuse (values not an
- * array, a circular value) cannot come from Kysely's compiled statements of strings and numbers.
+ * cannot send, or, when the connection failed under it, with its socket's system error (which
+ * names a `syscall`) or a plain Error of its own (terminated, not queryable, no answer within
+ * `query_timeout`). Its plain Errors for misuse (values not an array, a circular value) cannot
+ * come from Kysely's compiled statements of strings and numbers.
  */
 export function pgStatementFailure(error: unknown): unknown {
-  const failed = error instanceof pg.DatabaseError ? pgServerUnavailable(error) : Object.getPrototypeOf(error) === Error.prototype;
+  const failed =
+    error instanceof pg.DatabaseError
+      ? pgServerUnavailable(error)
+      : Object.getPrototypeOf(error) === Error.prototype || typeof (error as { syscall?: unknown } | null)?.syscall === 'string';
   return failed ? new UnavailableError(error) : error;
 }
 
