@@ -44,6 +44,8 @@ export interface Config {
   loginRateLimit: number;
   trustProxy: TrustProxy;
   metricsToken?: string;
+  /** Serve /metrics without METRICS_TOKEN even when HOST is not a loopback address. */
+  metricsPublic: boolean;
   passwordMinLength: number;
   passwordHasher: 'bcrypt' | 'argon2id';
   bcryptRounds: number;
@@ -98,6 +100,7 @@ export function parseConfig(env: Env): Config {
     loginRateLimit: integer(read, 'LOGIN_RATE_LIMIT', 5, 1),
     trustProxy: trustProxy(read('TRUST_PROXY')),
     metricsToken: read('METRICS_TOKEN'),
+    metricsPublic: boolean(read, 'METRICS_PUBLIC', false),
     passwordMinLength: integer(read, 'PASSWORD_MIN_LENGTH', 8, 1, 72),
     passwordHasher: hasher(read('PASSWORD_HASHER')),
     bcryptRounds: integer(read, 'BCRYPT_ROUNDS', 12, 4, 31),

@@ -109,7 +109,7 @@ export async function main(argv: string[]): Promise<number> {
 
 async function describe(error: unknown): Promise<string> {
   if (error instanceof ConfigError) return `configuration error: ${error.message}`;
-  const [{ CliError }, { isUnavailable }] = await Promise.all([commands(), import('../store/sql-database.js')]);
+  const [{ CliError }, { isUnavailable }] = await Promise.all([commands(), import('../store/failures.js')]);
   if (error instanceof CliError) return error.message;
   if (error instanceof UnavailableError) return unreachable(error.causeError);
   if (error instanceof AppError) {
@@ -122,7 +122,10 @@ async function describe(error: unknown): Promise<string> {
 }
 
 function unreachable(cause: unknown): string {
-  const code = (cause as { code?: string } | undefined)?.code;
+  const e = cause as { code?: string; message?: string; sqlState?: string; severity?: string } | undefined;
+  // A server that answered (a wrong database, user or password) says it best in its own words.
+  if (e?.message && (typeof e.sqlState === 'string' || typeof e.severity === 'string')) return e.message.split('\n')[0]!;
+  const code = e?.code;
   const url = redactUrl(process.env.DATABASE_URL ?? 'sqlite:./data/latchkey.db');
   return `cannot reach the database${code ? ` (${code})` : ''}: check DATABASE_URL (${url})`;
 }

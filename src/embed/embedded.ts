@@ -14,7 +14,7 @@ import { openLatchkey, type Latchkey } from '../latchkey.js';
 import { createLogger } from '../observability/logger.js';
 import { dialectOf } from '../store/connect.js';
 import { assertMigrated, NotMigratedError } from '../store/migrate.js';
-import { isUnavailable } from '../store/sql-database.js';
+import { isUnavailable } from '../store/failures.js';
 
 export interface EmbedOptions {
   /** latchkey's configuration variables (README); default `process.env`, with a `.env` file of the working directory. */

@@ -22,7 +22,7 @@ import { fieldProblems, inputValidator } from '../core/validation.js';
 import { errorBody } from './error-response.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { LazyRequestLogger } from '../observability/request-logger.js';
-import { isUnavailable } from '../store/sql-database.js';
+import { isUnavailable } from '../store/failures.js';
 
 export const BODY_LIMIT = 64 * 1024;
 

@@ -1,7 +1,7 @@
 // The error answers of docs/api.md §3.2 as plain data, for the server's Fastify error handler and for
 // the embedded middleware, which write them with their own frameworks.
 import { AppError } from '../core/errors.js';
-import { isUnavailable } from '../store/sql-database.js';
+import { isUnavailable } from '../store/failures.js';
 
 export function errorBody(code: string, message: string, fields?: Record<string, string>) {
   return { error: fields ? { code, message, fields } : { code, message } };

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
+import { PAGE_SECURITY_HEADERS } from './page-security.js';
 import { errorSchema } from './presenters.js';
 
 export const DOCS_PATH = '/docs';
@@ -74,10 +75,19 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
 
   app.get(SPEC_PATH, { schema: { summary: 'This OpenAPI 3 description', tags: ['ops'] } }, async () => app.swagger());
 
-  await app.register(swaggerUi, {
-    routePrefix: DOCS_PATH,
-    // No validator badge: it would send the spec to validator.swagger.io.
-    validatorUrl: false,
+  // In a context of its own, so that the page's headers (a CSP, no framing) go with its routes only.
+  await app.register(async (docs) => {
+    docs.addHook('onRequest', async (_request, reply) => {
+      reply.headers(PAGE_SECURITY_HEADERS);
+    });
+    await docs.register(swaggerUi, {
+      routePrefix: DOCS_PATH,
+      // No validator badge: it would send the spec to validator.swagger.io.
+      validatorUrl: false,
+      // No top bar: its logo carries an inline <style> that the page's CSP refuses, and its
+      // URL field would load descriptions from elsewhere.
+      uiConfig: { layout: 'BaseLayout' },
+    });
   });
 }
 

@@ -3,9 +3,20 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, type LogEvent, type MysqlPool, type MysqlPoolConnection } from 'kysely';
+import {
+  Kysely,
+  MysqlDialect,
+  PostgresDialect,
+  SqliteDialect,
+  type LogEvent,
+  type MysqlPool,
+  type MysqlPoolConnection,
+  type PostgresPool,
+  type PostgresPoolClient,
+} from 'kysely';
 import { createPool as createMysqlPool, type Pool as Mysql2Pool } from 'mysql2';
 import pg from 'pg';
+import { acquisitionFailure, mysqlStatementFailure, pgStatementFailure } from './failures.js';
 import type { Database } from './schema.js';
 
 export type DialectName = 'sqlite' | 'postgres' | 'mysql';
@@ -28,7 +39,8 @@ export function dialectOf(url: string): DialectName {
 export interface ConnectOptions {
   /**
    * How long one statement may wait for PostgreSQL or MySQL before it fails (a silently stalled
-   * network would otherwise hang it); none when unset, for migrations. SQLite cannot stall.
+   * network would otherwise hang it), and at most how long opening a connection may take; none
+   * when unset, for migrations. SQLite cannot stall.
    */
   queryTimeoutMs?: number;
 }
@@ -44,6 +56,7 @@ export function connect(url: string, options: ConnectOptions = {}): Connection {
 }
 
 function makeDialect(dialect: DialectName, url: string, queryTimeoutMs: number | undefined) {
+  const connectTimeoutMs = Math.min(CONNECT_TIMEOUT_MS, queryTimeoutMs ?? CONNECT_TIMEOUT_MS);
   switch (dialect) {
     case 'sqlite': {
       const path = url.slice('sqlite:'.length);
@@ -65,7 +78,7 @@ function makeDialect(dialect: DialectName, url: string, queryTimeoutMs: number |
       const pool = new pg.Pool({
         connectionString: url,
         max: 10,
-        connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+        connectionTimeoutMillis: connectTimeoutMs,
         // Client-side: a timed-out query's connection goes back to the pool and answers again,
         // in order, once the network moves (its late reply is discarded).
         query_timeout: queryTimeoutMs,
@@ -79,13 +92,13 @@ function makeDialect(dialect: DialectName, url: string, queryTimeoutMs: number |
       pool.on('connect', (client) => {
         client.on('error', () => undefined);
       });
-      return new PostgresDialect({ pool });
+      return new PostgresDialect({ pool: failuresTaggedPg(pool) });
     }
     case 'mysql': {
       const pool = createMysqlPool({
         uri: url.replace(/^mariadb:/, 'mysql:'),
         connectionLimit: 10,
-        connectTimeout: CONNECT_TIMEOUT_MS,
+        connectTimeout: connectTimeoutMs,
         dateStrings: true,
         supportBigNumbers: true,
         bigNumberStrings: false,
@@ -95,23 +108,43 @@ function makeDialect(dialect: DialectName, url: string, queryTimeoutMs: number |
       pool.on('connection', (connection) => {
         connection.query("SET time_zone = '+00:00'");
       });
-      return new MysqlDialect({ pool: queryTimeoutMs === undefined ? pool : withQueryTimeout(pool, queryTimeoutMs) });
+      return new MysqlDialect({ pool: failuresTaggedMysql(pool, queryTimeoutMs) });
     }
   }
 }
 
 /**
- * mysql2 takes a timeout per query only, and Kysely passes none: this pool hands Kysely
- * connections whose every query carries `timeoutMs` (Kysely uses only query and release).
+ * The pg pool as Kysely sees it, where it is known where a failure happened: acquiring a
+ * connection, or a statement on one (see failures.ts). Kysely uses only query and release, and
+ * streams only from streamQuery(), which latchkey never calls.
  */
-function withQueryTimeout(pool: Mysql2Pool, timeoutMs: number): MysqlPool {
+function failuresTaggedPg(pool: pg.Pool): PostgresPool {
+  return {
+    async connect() {
+      const client = await pool.connect().catch((error: unknown) => {
+        throw acquisitionFailure(error);
+      });
+      const query = (sql: string, parameters: unknown[]) =>
+        client.query(sql, parameters).catch((error: unknown) => {
+          throw pgStatementFailure(error);
+        });
+      return { query: query as unknown as PostgresPoolClient['query'], release: (destroy?: boolean) => client.release(destroy) };
+    },
+    end: () => pool.end(),
+  };
+}
+
+/**
+ * The same for mysql2, whose connections also take a timeout per query only (Kysely passes
+ * none): every query here carries `timeoutMs`, when there is one.
+ */
+function failuresTaggedMysql(pool: Mysql2Pool, timeoutMs: number | undefined): MysqlPool {
   return {
     getConnection(callback) {
       pool.getConnection((error, connection) => {
-        if (error) return callback(error, undefined as never);
-        // Kysely streams only from streamQuery(), which latchkey never calls.
-        const query = (sql: string, parameters: unknown[], onResult: (error: unknown, result: never) => void) =>
-          connection.query({ sql, values: parameters, timeout: timeoutMs }, onResult);
+        if (error) return callback(acquisitionFailure(error), undefined as never);
+        const query = (sql: string, parameters: unknown[], onResult: (error: unknown, result?: unknown) => void) =>
+          connection.query({ sql, values: parameters, timeout: timeoutMs }, (error, result) => onResult(error ? mysqlStatementFailure(error) : null, result));
         callback(null, { query: query as unknown as MysqlPoolConnection['query'], release: () => connection.release() });
       });
     },

@@ -1,6 +1,7 @@
 // The cache epoch row (CacheStateStore, docs/revocation.md) and the scheduler's leases (LockStore).
 import type { CacheStateStore, LockStore } from '../core/ports.js';
-import { guard, isUniqueViolation, type SqlDatabase } from './sql-database.js';
+import { guard } from './failures.js';
+import { isUniqueViolation, type SqlDatabase } from './sql-database.js';
 import { toSqlTime } from './time.js';
 
 export class SqlCacheStateStore implements CacheStateStore {

@@ -4,7 +4,8 @@
 import { constantTimeEqual } from '../core/token-format.js';
 import type { Credential, CredentialRows, CredentialStore, IssueOptions, NewSession, NewToken, PruneCutoffs } from '../core/ports.js';
 import type { Revoked, SessionRecord, TokenRecord, User } from '../core/types.js';
-import { guard, IN_LIST_CHUNK, type Executor, type SqlDatabase } from './sql-database.js';
+import { guard } from './failures.js';
+import { IN_LIST_CHUNK, type Executor, type SqlDatabase } from './sql-database.js';
 import { insertToken, setPassword } from './sql-rows.js';
 import { USER_MODEL } from './schema.js';
 import { fromSqlTime, toSqlTime } from './time.js';

@@ -1,8 +1,8 @@
 // One database connection shared by the SQL stores (./sql-*.ts): transactions, the statement
 // count, health, and the mapping of connectivity failures to 503 (UnavailableError).
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { EmailTakenError, UnavailableError } from '../core/errors.js';
 import { connect, type ConnectOptions, type Connection, type DialectName } from './connect.js';
+import { guard } from './failures.js';
 import type { Database } from './schema.js';
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -52,42 +52,4 @@ export class SqlDatabase {
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string; errno?: number };
   return e?.code === '23505' || e?.code === 'ER_DUP_ENTRY' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
-
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT', // mysql2: the query timeout
-  'ER_CON_COUNT_ERROR',
-  'SQLITE_BUSY',
-  'SQLITE_CANTOPEN',
-  'SQLITE_IOERR',
-  'SQLITE_FULL',
-  'SQLITE_READONLY',
-]);
-
-/** True for errors that mean "the database could not do it now", as opposed to a bug. */
-export function isUnavailable(error: unknown): boolean {
-  const e = error as { code?: string; message?: string; fatal?: boolean };
-  if (!e) return false;
-  if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^(08|57P|53)/.test(e.code))) return true;
-  if (e.fatal === true) return true;
-  return typeof e.message === 'string' && /Connection terminated|connection error and is not queryable|timeout exceeded when trying to connect|Query read timeout|connect ETIMEDOUT|Pool is closed|Can't add new command when connection is in closed state/i.test(e.message);
-}
-
-/** Maps a driver's connectivity failure to UnavailableError; lets everything else through. */
-export async function guard<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof EmailTakenError || error instanceof UnavailableError) throw error;
-    if (isUnavailable(error)) throw new UnavailableError(error);
-    throw error;
-  }
 }

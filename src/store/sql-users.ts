@@ -5,7 +5,8 @@ import { EmailTakenError } from '../core/errors.js';
 import type { NewToken, NewUser, UserStore } from '../core/ports.js';
 import type { User, UserWithPassword } from '../core/types.js';
 import { insertToken, setPassword } from './sql-rows.js';
-import { guard, isUniqueViolation, type Executor, type SqlDatabase } from './sql-database.js';
+import { guard } from './failures.js';
+import { isUniqueViolation, type Executor, type SqlDatabase } from './sql-database.js';
 import type { UsersTable } from './schema.js';
 import { fromSqlTime, toSqlTime } from './time.js';
 

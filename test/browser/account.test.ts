@@ -5,22 +5,11 @@
 //
 // UPDATE_SCREENSHOT=1 also writes docs/account-page.png (the README shows it).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { useStack } from '../helpers/app.js';
+import { launchChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const SCREENSHOT = new URL('../../docs/account-page.png', import.meta.url);
 /** Two devices, told apart in the device list by their user agents. */
 const LAPTOP_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
@@ -53,9 +42,8 @@ describe('the account page in Chromium', () => {
     (await ctx.app.request('GET', '/api/auth/me', { cookies: { latchkey_session: cookie } })).status;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM}: apt-get install chromium (npm test does as root)`);
     base = await ctx.app.app.listen({ host: '127.0.0.1', port: 0 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
     laptop = await browser.newContext({ userAgent: LAPTOP_UA, viewport: { width: 1200, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
     phone = await browser.newContext({ userAgent: PHONE_UA });
     for (const context of [laptop, phone]) context.setDefaultTimeout(10_000); // fail fast, well within the file's budget

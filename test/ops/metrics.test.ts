@@ -85,6 +85,26 @@ describe('metrics after a flow (in-process cache)', () => {
       await stack.close();
     }
   });
+
+  test('without METRICS_TOKEN, /metrics is refused (403 naming METRICS_TOKEN) when HOST is not loopback, unless METRICS_PUBLIC=true', async () => {
+    const stack = await startStack({ db: 'sqlite', cache: 'memory' }, { HOST: '0.0.0.0' });
+    try {
+      const refused = await stack.instance.request('GET', '/metrics');
+      assert.deepEqual([refused.status, refused.body.error.code], [403, 'forbidden']);
+      assert.match(refused.body.error.message, /METRICS_TOKEN/);
+      assert.match(refused.body.error.message, /METRICS_PUBLIC=true/);
+      assert.equal((await stack.instance.request('GET', '/healthz')).status, 200, 'only /metrics');
+      assert.match(await metricsText(await stack.another({ METRICS_PUBLIC: 'true' })), /latchkey_validations_total/);
+      const tokened = await stack.another({ METRICS_TOKEN: 'scrape-secret-2' });
+      assert.equal((await tokened.request('GET', '/metrics')).status, 401);
+      assert.match(await metricsText(tokened, 'scrape-secret-2'), /latchkey_validations_total/);
+      for (const HOST of ['localhost', '127.0.0.2', '::1']) {
+        assert.match(await metricsText(await stack.another({ HOST })), /latchkey_validations_total/, `HOST=${HOST} is loopback`);
+      }
+    } finally {
+      await stack.close();
+    }
+  });
 });
 
 describe('metrics with Redis', () => {

@@ -92,4 +92,18 @@ describe('OpenAPI description and reference page', () => {
     assert.equal(/['"`]https?:\/\//.test(initializer), false, 'the page loads its spec from latchkey, with no validator badge');
     assert.match(initializer, /validatorUrl: null/);
   });
+
+  test('/docs and its assets carry the headers of the account page: a CSP of our own origin, no framing', async () => {
+    for (const path of ['/docs', '/docs/static/swagger-initializer.js', '/docs/json']) {
+      const { headers } = await ctx.app.request('GET', path);
+      const csp = String(headers['content-security-policy']);
+      assert.match(csp, /default-src 'self'/, path);
+      assert.match(csp, /frame-ancestors 'none'/, path);
+      assert.doesNotMatch(csp, /unsafe-inline|https:/, path);
+      assert.equal(headers['x-frame-options'], 'DENY', path);
+    }
+    const account = await ctx.app.request('GET', '/account');
+    assert.equal((await ctx.app.request('GET', '/docs')).headers['content-security-policy'], account.headers['content-security-policy'], 'the same policy');
+    assert.equal((await ctx.app.request('GET', '/api/auth/me')).headers['content-security-policy'], undefined, 'pages only, not the API');
+  });
 });

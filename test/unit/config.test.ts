@@ -37,6 +37,7 @@ describe('configuration defaults', () => {
     assert.equal(config.loginRateLimit, 5);
     assert.equal(config.trustProxy, false);
     assert.equal(config.metricsToken, undefined);
+    assert.equal(config.metricsPublic, false);
     assert.equal(config.passwordMinLength, 8);
     assert.equal(config.passwordHasher, 'bcrypt');
     assert.equal(config.bcryptRounds, 12);
@@ -69,6 +70,7 @@ describe('configuration defaults', () => {
       LOGIN_REVOKES_OTHER_TOKENS: 'false',
       LOGIN_RATE_LIMIT: '10',
       METRICS_TOKEN: 's3cret',
+      METRICS_PUBLIC: 'true',
       PASSWORD_MIN_LENGTH: '12',
       PASSWORD_HASHER: 'argon2id',
       BCRYPT_ROUNDS: '10',
@@ -95,6 +97,7 @@ describe('configuration defaults', () => {
         loginRateLimit: 10,
         trustProxy: false,
         metricsToken: 's3cret',
+        metricsPublic: true,
         passwordMinLength: 12,
         passwordHasher: 'argon2id',
         bcryptRounds: 10,
@@ -169,6 +172,7 @@ describe('bad configuration names the variable', () => {
     [{ BCRYPT_ROUNDS: '32' }, 'BCRYPT_ROUNDS'],
     [{ SESSION_LIFETIME: '0' }, 'SESSION_LIFETIME'],
     [{ SESSION_SECURE_COOKIE: 'yes please' }, 'SESSION_SECURE_COOKIE'],
+    [{ METRICS_PUBLIC: 'anyone' }, 'METRICS_PUBLIC'],
     [{ PRUNE_HOURS: '-2' }, 'PRUNE_HOURS', /negative/],
     [{ PRUNE_HOURS: '9007199254740991' }, 'PRUNE_HOURS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],

@@ -1,5 +1,6 @@
 // Health, readiness and Prometheus metrics (docs/api.md §3).
 import { timingSafeEqual } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import type { Latchkey } from '../../latchkey.js';
 import { errorResponses } from '../openapi.js';
@@ -31,14 +32,24 @@ const readySchema = {
 
 const metricsSchema: FastifySchema = {
   summary: 'Prometheus metrics (text format)',
-  description: 'Open unless METRICS_TOKEN is set; then send `Authorization: Bearer <METRICS_TOKEN>`.',
+  description:
+    'With METRICS_TOKEN set, send `Authorization: Bearer <METRICS_TOKEN>`. Without it, open when latchkey listens on a loopback address (HOST) or METRICS_PUBLIC=true, and refused with 403 otherwise.',
   tags,
   security: [{}, { metricsToken: [] }],
-  response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errorResponses(401) },
+  response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errorResponses(401, 403) },
 };
 
+/** localhost, 127.0.0.0/8 and ::1 (also IPv4-mapped): only this machine can connect. */
+function isLoopback(host: string): boolean {
+  const address = host.toLowerCase().replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
+  return address === 'localhost' || address === '::1' || (isIPv4(address) && address.startsWith('127.'));
+}
+
 export function opsRoutes(latchkey: Latchkey) {
-  const metricsAuthorization = latchkey.config.metricsToken === undefined ? undefined : Buffer.from(`Bearer ${latchkey.config.metricsToken}`);
+  const { config } = latchkey;
+  const metricsAuthorization = config.metricsToken === undefined ? undefined : Buffer.from(`Bearer ${config.metricsToken}`);
+  // Reachable from other machines with no token: counts of logins and users are not for anyone.
+  const metricsRefused = !metricsAuthorization && !config.metricsPublic && !isLoopback(config.host);
 
   return async function routes(app: FastifyInstance) {
     app.get('/healthz', { schema: healthSchema }, async () => ({ status: 'ok' }));
@@ -53,6 +64,13 @@ export function opsRoutes(latchkey: Latchkey) {
     });
 
     app.get('/metrics', { schema: metricsSchema }, async (request, reply) => {
+      if (metricsRefused) {
+        return reply
+          .code(403)
+          .send(
+            errorBody('forbidden', `/metrics is not served to other machines without a token: set METRICS_TOKEN (HOST is ${config.host}, not a loopback address), or METRICS_PUBLIC=true.`),
+          );
+      }
       if (metricsAuthorization) {
         const given = Buffer.from(request.headers.authorization ?? '');
         if (given.length !== metricsAuthorization.length || !timingSafeEqual(given, metricsAuthorization)) {
