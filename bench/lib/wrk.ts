@@ -23,6 +23,8 @@ export interface WrkOptions {
   threads: number;
   /** Where in the token list this run starts (consecutive runs continue the rotation). */
   offset?: number;
+  /** Each request takes a token uniformly at random instead of the next one. */
+  random?: boolean;
 }
 
 /** Installs wrk with apt-get when it is missing (the machine is Debian). */
@@ -60,6 +62,7 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     options.tokensFile,
     String(options.offset ?? 0),
     String(options.threads),
+    options.random ? 'random' : 'rotate',
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
