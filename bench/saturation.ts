@@ -87,13 +87,11 @@ export async function runSaturation(options: SaturationOptions): Promise<Saturat
   return { idle, windows, wrk: result, redisDownLogged, profile: options.profileDir ? summarise(options.profileDir, served) : undefined };
 }
 
-/** The newest profile in `dir`, in µs per validation served over the process's life. */
+/** The main thread's profile in `dir`, in µs per validation served over the process's life. */
 function summarise(dir: string, requests: number): string[] {
-  const newest = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .sort()
-    .at(-1);
-  if (!newest) return ['(no profile was written)'];
+  // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile: the hashing worker threads write theirs too.
+  const newest = readdirSync(dir).find((f) => f.split('.')[4] === '0' && f.endsWith('.cpuprofile'));
+  if (!newest) return ['(no profile of the main thread was written)'];
   const summary = summarizeProfile(`${dir}/${newest}`);
   return [
     `${dir}/${newest}: ${(summary.totalMs / 1000).toFixed(1)} s sampled, ${requests} validations (warm-up included)`,
