@@ -96,14 +96,12 @@ export function assertAllOk(label: string, result: WrkResult): void {
   }
 }
 
-const WARMUP_MAX_RUNS = 5;
-
 /**
- * Runs of `seconds` until every one of `tokens` has been presented at least once (at most five):
- * the caches are warm and the pools full. The rotation continues across runs.
+ * Runs of `seconds` until every one of `tokens` has been presented at least once (at most
+ * `maxRuns`): the caches are warm and the pools full. The rotation continues across runs.
  */
-export async function warmUp(load: Omit<WrkOptions, 'seconds' | 'offset'>, tokens: number, label: string, seconds = 3): Promise<void> {
-  for (let presented = 0, run = 0; presented < tokens && run < WARMUP_MAX_RUNS; run++) {
+export async function warmUp(load: Omit<WrkOptions, 'seconds' | 'offset'>, tokens: number, label: string, seconds = 3, maxRuns = 5): Promise<void> {
+  for (let presented = 0, run = 0; presented < tokens && run < maxRuns; run++) {
     const warm = await runWrk({ ...load, seconds, offset: Math.floor(presented / load.threads) });
     assertAllOk(label, warm);
     presented += warm.requests;
