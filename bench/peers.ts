@@ -35,12 +35,14 @@ export interface PeersOptions {
   tokens: number;
   alternations: number;
   seconds: number;
+  /** latchkey's CACHE_TTL (s); undefined: its default. */
+  cacheTtl?: number;
 }
 
 export type PeersResult = Map<string, SideBySideResult[]>;
 
 export async function runPeers(options: PeersOptions): Promise<PeersResult> {
-  const latchkey = await options.launch.latchkey('peers');
+  const latchkey = await options.launch.latchkey('peers', options.cacheTtl === undefined ? {} : { CACHE_TTL: String(options.cacheTtl) });
   const contestants = [{ name: LATCHKEY, port: latchkey.port, pid: latchkey.pid }];
   for (const peer of PEERS) {
     const running = await peer.start(options.launch);
@@ -59,9 +61,10 @@ export async function runPeers(options: PeersOptions): Promise<PeersResult> {
 const verdict = (met: boolean) => (met ? 'PASS' : '**MISS**');
 
 /** One table per endpoint: every peer, latchkey's ratio to it, the target and PASS/MISS. */
-export function peersReport(results: PeersResult, options: Pick<PeersOptions, 'alternations' | 'seconds' | 'tokens'>): string {
+export function peersReport(results: PeersResult, options: Pick<PeersOptions, 'alternations' | 'seconds' | 'tokens' | 'cacheTtl'>): string {
+  const settings = options.cacheTtl === undefined ? 'default settings' : `CACHE_TTL=${options.cacheTtl}, other settings at their defaults`;
   const lines = [
-    `**Side by side with bare peers**: latchkey (real CLI, PostgreSQL + private Redis, in-process tier on, default settings) and each peer up at once, ` +
+    `**Side by side with bare peers**: latchkey (real CLI, PostgreSQL + private Redis, in-process tier on, ${settings}) and each peer up at once, ` +
       `loaded in turn by ${options.alternations} alternations of ${options.seconds} s per endpoint (wrk 2 threads, 64 connections, ${options.tokens.toLocaleString('en-US')} rotating tokens). ` +
       'Figures are medians over the alternations; ratios are medians of the per-alternation ratios (latchkey ÷ peer).',
   ];

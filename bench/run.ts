@@ -23,7 +23,8 @@
 // Each is a separate process on loopback, loaded by wrk over 10,000 rotating tokens on
 // GET /api/auth/me and GET /api/auth/verify. PostgreSQL is a database created for the run and
 // Redis a private redis-server, so their counters hold only what the servers under test did.
-// Flags: --stage, --tokens, --alternations (peers, 10), --window-seconds (peers, 2),
+// Flags: --stage, --tokens, --alternations (peers, 10), --window-seconds (peers, 2), --cache-ttl
+// (peers: latchkey's CACHE_TTL, its default when absent),
 // --saturation-seconds (60), --profile, --cold-seconds (million, 60), --steady-warmup-seconds
 // (million, 60). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
 // BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_MEMORY_ENTRIES
@@ -71,6 +72,7 @@ function parseFlags() {
       tokens: { type: 'string' },
       alternations: { type: 'string', default: '10' },
       'window-seconds': { type: 'string', default: '2' },
+      'cache-ttl': { type: 'string' },
       'saturation-seconds': { type: 'string', default: '60' },
       profile: { type: 'boolean', default: false },
       'cold-seconds': { type: 'string', default: '60' },
@@ -93,6 +95,7 @@ function parseFlags() {
     tokens,
     alternations: number('alternations', values.alternations!),
     windowSeconds: number('window-seconds', values['window-seconds']!),
+    cacheTtl: values['cache-ttl'] === undefined ? undefined : number('cache-ttl', values['cache-ttl']),
     saturationSeconds: number('saturation-seconds', values['saturation-seconds']!),
     profile: values.profile!,
     coldSeconds: number('cold-seconds', values['cold-seconds']!),
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
     };
     await stage('rounds', async () => roundsReport(await runRounds(launch!, database, redis!, tokensFile, await jwtFile())));
     await stage('peers', async () => {
-      const options = { launch: launch!, tokensFile, jwtFile: await jwtFile(), tokens: flags.tokens, alternations: flags.alternations, seconds: flags.windowSeconds };
+      const options = { launch: launch!, tokensFile, jwtFile: await jwtFile(), tokens: flags.tokens, alternations: flags.alternations, seconds: flags.windowSeconds, cacheTtl: flags.cacheTtl };
       return peersReport(await runPeers(options), options);
     });
     await stage('storm', async () => stormReport(await runStorm(launch!, tokensFile)));
