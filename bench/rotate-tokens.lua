@@ -1,7 +1,9 @@
 -- wrk script of `npm run bench`: every request carries the next token of a file (one per line),
 -- so the load rotates over all of them; each thread starts at another offset. The requests are
 -- formatted once in init() so that wrk spends as little CPU as possible per request.
--- Usage: wrk -t<threads> ... -s bench/rotate-tokens.lua <url> -- <tokens file> <offset> <threads>
+-- Usage: wrk -t<threads> ... -s bench/rotate-tokens.lua <url> -- <tokens file> <offset> <threads> [rotate|random]
+-- With "random", each request takes a token uniformly at random (the million-token stage: most
+-- validations then miss an in-process tier smaller than the token set).
 -- Thread i starts at offset + i * count / threads, so consecutive runs (warm-up rounds) with a
 -- growing offset keep walking through the tokens instead of starting over.
 
@@ -15,6 +17,7 @@ end
 local requests = {}
 local count = 0
 local position = 0
+local random = false
 
 function init(args)
   for token in io.lines(args[1]) do
@@ -25,9 +28,12 @@ function init(args)
   local offset = tonumber(args[2] or "0")
   local threads = tonumber(args[3] or "1")
   position = (offset + math.floor(count * thread_index / threads)) % count
+  random = args[4] == "random"
+  math.randomseed(os.time() * 16 + thread_index)
 end
 
 function request()
+  if random then return requests[math.random(count)] end
   position = position % count + 1
   return requests[position]
 end

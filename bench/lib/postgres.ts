@@ -2,7 +2,10 @@
 // pg_stat_database counts only the statements the servers under test sent, and the seed of
 // users and Sanctum-format tokens, written straight in SQL.
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { createPasswordHasher } from '../../src/core/passwords.js';
 import { newSecret, sha256Hex } from '../../src/core/token-format.js';
 import { migrateDatabase } from '../../src/store/migrate.js';
@@ -15,6 +18,8 @@ export interface BenchDatabase {
   url: string;
   /** Transactions committed or rolled back in this database (one per autocommit statement). */
   statements(): Promise<number>;
+  /** Connections to this database, and those running a statement now (pg_stat_activity). */
+  connections(): Promise<{ open: number; active: number }>;
   drop(): Promise<void>;
 }
 
@@ -37,6 +42,10 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
       // this only after the load has been quiet for longer than that.
       const { rows } = await admin.query('select xact_commit + xact_rollback as n from pg_stat_database where datname = $1', [name]);
       return Number(rows[0].n);
+    },
+    async connections() {
+      const { rows } = await admin.query("select count(*) as open, count(*) filter (where state = 'active') as active from pg_stat_activity where datname = $1", [name]);
+      return { open: Number(rows[0].open), active: Number(rows[0].active) };
     },
     async drop() {
       await admin.query(`drop database if exists ${name} with (force)`);
@@ -82,19 +91,19 @@ async function seed(url: string, count: number, passwordHash: string, extraUsers
       [passwordHash, count + extraUsers],
     );
     await client.query(`select setval(pg_get_serial_sequence('users', 'id'), $1)`, [count + extraUsers]);
+    // COPY from a stream: a million rows in seconds, never all in one statement's parameters.
     const tokens: SeededToken[] = [];
-    const hashes: string[] = [];
-    for (let id = 1; id <= count; id++) {
-      const secret = newSecret('lk_');
-      tokens.push({ userId: id, plainText: `${id}|${secret}` });
-      hashes.push(sha256Hex(secret));
-    }
-    await client.query(
-      `insert into personal_access_tokens (id, tokenable_type, tokenable_id, name, token, abilities, expires_at, created_at, updated_at)
-       select n, $1, n, 'bench', h, '["*"]', ${utcNow} + interval '1 day', ${utcNow}, ${utcNow}
-       from unnest($2::text[]) with ordinality as t(h, n)`,
-      [USER_MODEL, hashes],
-    );
+    const { rows } = await client.query(`select to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS') as now, to_char((now() at time zone 'utc') + interval '1 day', 'YYYY-MM-DD HH24:MI:SS') as expires`);
+    const { now, expires } = rows[0] as { now: string; expires: string };
+    const copy = client.query(copyFrom('copy personal_access_tokens (id, tokenable_type, tokenable_id, name, token, abilities, expires_at, created_at, updated_at) from stdin'));
+    const lines = (function* () {
+      for (let id = 1; id <= count; id++) {
+        const secret = newSecret('lk_');
+        tokens.push({ userId: id, plainText: `${id}|${secret}` });
+        yield `${id}\t${USER_MODEL.replaceAll('\\', '\\\\')}\t${id}\tbench\t${sha256Hex(secret)}\t["*"]\t${expires}\t${now}\t${now}\n`;
+      }
+    })();
+    await pipeline(Readable.from(lines), copy);
     await client.query(`select setval(pg_get_serial_sequence('personal_access_tokens', 'id'), $1)`, [count]);
     await client.query('analyze');
     return tokens;

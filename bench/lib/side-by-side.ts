@@ -6,12 +6,17 @@
 import { cpuMs } from './processes.js';
 import { assertAllOk, runWrk, warmUp } from './wrk.js';
 
+/** At most 3 minutes of warm-up per contestant and endpoint. */
+const WARMUP_MAX_RUNS = 60;
+
 export interface Contestant {
   name: string;
   port: number;
   pid: number;
   /** Its own path, when it serves the compared route elsewhere than `options.endpoint`. */
   endpoint?: string;
+  /** Its clients' credentials when they differ from options.tokensFile (JWTs). */
+  tokensFile?: string;
 }
 
 export interface SideBySideOptions {
@@ -29,6 +34,15 @@ export interface SideBySideResult {
   /** Medians of the per-alternation ratios to the first contestant. */
   rpsRatio: number;
   cpuRatio: number;
+  p99MsMedian: number;
+  /** Per alternation, for ratios between any two contestants (pairedRatio). */
+  rps: number[];
+  p99Ms: number[];
+}
+
+/** The median of a's per-alternation figures divided by b's. */
+export function pairedRatio(a: number[], b: number[]): number {
+  return median(a.map((x, i) => x / b[i]!));
 }
 
 export function median(values: number[]): number {
@@ -38,10 +52,13 @@ export function median(values: number[]): number {
 }
 
 export async function sideBySide(contestants: Contestant[], options: SideBySideOptions): Promise<SideBySideResult[]> {
-  const load = (c: Contestant) => ({ url: `http://127.0.0.1:${c.port}${c.endpoint ?? options.endpoint}`, tokensFile: options.tokensFile, connections: 64, threads: 2 });
-  for (const c of contestants) await warmUp(load(c), options.tokens, `${c.name} ${options.endpoint}`);
+  const load = (c: Contestant) => ({ url: `http://127.0.0.1:${c.port}${c.endpoint ?? options.endpoint}`, tokensFile: c.tokensFile ?? options.tokensFile, connections: 64, threads: 2 });
+  // Every token presented before the first window, however long that takes (a server answering
+  // from its database while cold would otherwise be measured cold, and stay cold at its pace).
+  for (const c of contestants) await warmUp(load(c), options.tokens, `${c.name} ${options.endpoint}`, 3, WARMUP_MAX_RUNS);
   const rps = contestants.map((): number[] => []);
   const cpu = contestants.map((): number[] => []);
+  const p99 = contestants.map((): number[] => []);
   for (let i = 0; i < options.alternations; i++) {
     const order = contestants.map((_, index) => index);
     for (const index of i % 2 === 0 ? order : order.reverse()) {
@@ -50,6 +67,7 @@ export async function sideBySide(contestants: Contestant[], options: SideBySideO
       const result = await runWrk({ ...load(c), seconds: options.seconds, offset: i * 1000 });
       assertAllOk(`${c.name} ${options.endpoint}`, result);
       rps[index]!.push(result.rps);
+      p99[index]!.push(result.p99Ms);
       cpu[index]!.push(((cpuMs(c.pid) - before) * 1000) / result.requests);
     }
   }
@@ -57,8 +75,11 @@ export async function sideBySide(contestants: Contestant[], options: SideBySideO
     name: c.name,
     rpsMedian: median(rps[index]!),
     cpuUsMedian: median(cpu[index]!),
-    rpsRatio: median(rps[index]!.map((x, i) => x / rps[0]![i]!)),
-    cpuRatio: median(cpu[index]!.map((x, i) => x / cpu[0]![i]!)),
+    rpsRatio: pairedRatio(rps[index]!, rps[0]!),
+    cpuRatio: pairedRatio(cpu[index]!, cpu[0]!),
+    p99MsMedian: median(p99[index]!),
+    rps: rps[index]!,
+    p99Ms: p99[index]!,
   }));
 }
 

@@ -23,6 +23,8 @@ export interface WrkOptions {
   threads: number;
   /** Where in the token list this run starts (consecutive runs continue the rotation). */
   offset?: number;
+  /** Each request takes a token uniformly at random instead of the next one. */
+  random?: boolean;
 }
 
 /** Installs wrk with apt-get when it is missing (the machine is Debian). */
@@ -60,6 +62,7 @@ export function runWrk(options: WrkOptions): Promise<WrkResult> {
     options.tokensFile,
     String(options.offset ?? 0),
     String(options.threads),
+    options.random ? 'random' : 'rotate',
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -93,14 +96,12 @@ export function assertAllOk(label: string, result: WrkResult): void {
   }
 }
 
-const WARMUP_MAX_RUNS = 5;
-
 /**
- * Runs of `seconds` until every one of `tokens` has been presented at least once (at most five):
- * the caches are warm and the pools full. The rotation continues across runs.
+ * Runs of `seconds` until every one of `tokens` has been presented at least once (at most
+ * `maxRuns`): the caches are warm and the pools full. The rotation continues across runs.
  */
-export async function warmUp(load: Omit<WrkOptions, 'seconds' | 'offset'>, tokens: number, label: string, seconds = 3): Promise<void> {
-  for (let presented = 0, run = 0; presented < tokens && run < WARMUP_MAX_RUNS; run++) {
+export async function warmUp(load: Omit<WrkOptions, 'seconds' | 'offset'>, tokens: number, label: string, seconds = 3, maxRuns = 5): Promise<void> {
+  for (let presented = 0, run = 0; presented < tokens && run < maxRuns; run++) {
     const warm = await runWrk({ ...load, seconds, offset: Math.floor(presented / load.threads) });
     assertAllOk(label, warm);
     presented += warm.requests;

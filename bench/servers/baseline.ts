@@ -5,7 +5,7 @@
 //   jwt      stateless HS256 JWT verification with jose, key imported once
 //   sanctum  what Laravel Sanctum does per request: SELECT the token by id, SELECT its user,
 //            UPDATE last_used_at, on the same PostgreSQL tables (a pg pool of 10, like latchkey's)
-//   bare     no authentication on a bare Fastify (no logger, no hooks): a reference row only
+//   bare     plain on a bare Fastify (no logger, no hooks): short for `plain --bare`
 //   lookup   the least any per-token authentication can do on this setup: SHA-256 of the bearer
 //            secret, one Map lookup among every token (read from the database at start-up), and
 //            the answer's body kept per token (as latchkey keeps it): no expiry, no revocation,
@@ -15,10 +15,17 @@
 //            each answer costs plain
 //   byid     lookup without the hashing: the token found by the id before its `|`, in a Map
 //            keyed by number: what answering with data that differs per request costs
-// Usage: tsx bench/servers/baseline.ts <mode>; env PORT, DATABASE_URL, JWT_SECRET, LOG_LEVEL.
+//   redis    the seed's design: SHA-256 of the bearer secret, one Redis GET of the token's
+//            identity as JSON (preloaded at start-up from the database under REDIS_PREFIX),
+//            JSON.parse, answer
+// `--bare` after the mode runs it on a bare Fastify 5 (no logger, no hooks) instead of latchkey's
+// setup: the bare peers of `npm run bench -- --stage peers` (bench/peers.ts).
+// Usage: tsx bench/servers/baseline.ts <mode> [--bare]; env PORT, DATABASE_URL, JWT_SECRET,
+// LOG_LEVEL, REDIS_URL and REDIS_PREFIX (redis).
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { jwtVerify } from 'jose';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { parseToken, sha256Hex } from '../../src/core/token-format.js';
 import { createHttpApp } from '../../src/http/app.js';
@@ -27,7 +34,7 @@ import { RenderedBodies } from '../../src/http/rendered-bodies.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { toIso } from '../../src/store/time.js';
 
-const MODES = ['plain', 'jwt', 'sanctum', 'bare', 'lookup', 'kept', 'byid'] as const;
+const MODES = ['plain', 'jwt', 'sanctum', 'bare', 'lookup', 'kept', 'byid', 'redis'] as const;
 type Mode = (typeof MODES)[number];
 
 interface Identity {
@@ -36,8 +43,9 @@ interface Identity {
 }
 
 const mode = process.argv[2] as Mode;
-if (!MODES.includes(mode)) {
-  console.error(`usage: baseline.ts <${MODES.join('|')}>`);
+const bareSetup = mode === 'bare' || process.argv[3] === '--bare';
+if (!MODES.includes(mode) || (process.argv[3] !== undefined && process.argv[3] !== '--bare')) {
+  console.error(`usage: baseline.ts <${MODES.join('|')}> [--bare]`);
   process.exit(2);
 }
 
@@ -90,6 +98,17 @@ async function makeAuthenticator(): Promise<(request: FastifyRequest) => Identit
       token: { id: 1, name: 'bench', abilities: ['*'], created_at: createdAt, last_used_at: null, expires_at: null, current: true },
     };
     return () => identity;
+  }
+  if (mode === 'redis') {
+    const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    const prefix = process.env.REDIS_PREFIX ?? 'seed:';
+    await preloadRedis(redis, prefix);
+    return async (request) => {
+      const raw = bearer(request);
+      if (raw === undefined) return undefined;
+      const json = await redis.get(prefix + sha256Hex(raw.slice(raw.indexOf('|') + 1)));
+      return json === null ? undefined : (JSON.parse(json) as Identity);
+    };
   }
   if (mode === 'jwt') {
     const key = new TextEncoder().encode(process.env.JWT_SECRET ?? '');
@@ -160,16 +179,33 @@ function identityOf(token: TokenRow, user: UserRow, lastUsedAt: Date | null): Id
 
 /** Every token's identity, by the SHA-256 its row stores, as /me presents it (lookup mode). */
 async function identitiesByHash(): Promise<Map<string, Identity>> {
+  const byHash = new Map<string, Identity>();
+  await forEachIdentityBatch((batch) => {
+    for (const [hash, identity] of batch) byHash.set(hash, identity);
+  });
+  return byHash;
+}
+
+/** The seed design's Redis: every token's identity as JSON under prefix + its SHA-256. */
+async function preloadRedis(redis: Redis, prefix: string): Promise<void> {
+  await forEachIdentityBatch((batch) => redis.mset(new Map(batch.map(([hash, identity]) => [prefix + hash, JSON.stringify(identity)]))));
+}
+
+/** The tokens with their users, in batches by id (a million rows never sit in memory twice). */
+async function forEachIdentityBatch(use: (batch: [string, Identity][]) => unknown): Promise<void> {
   const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
   await client.connect();
   try {
-    const { rows } = await client.query(
-      `select t.id, t.token, t.name, t.abilities, t.created_at, t.expires_at, u.id as user_id, u.name as user_name, u.email, u.created_at as user_created_at
-       from personal_access_tokens t join users u on u.id = t.tokenable_id`,
-    );
-    return new Map(
-      rows.map((row) => [row.token as string, identityOf(row, { id: row.user_id, name: row.user_name, email: row.email, created_at: row.user_created_at }, null)]),
-    );
+    for (let after = 0; ; ) {
+      const { rows } = await client.query(
+        `select t.id, t.token, t.name, t.abilities, t.created_at, t.expires_at, u.id as user_id, u.name as user_name, u.email, u.created_at as user_created_at
+         from personal_access_tokens t join users u on u.id = t.tokenable_id where t.id > $1 order by t.id limit 20000`,
+        [after],
+      );
+      if (rows.length === 0) return;
+      await use(rows.map((row) => [row.token as string, identityOf(row, { id: row.user_id, name: row.user_name, email: row.email, created_at: row.user_created_at }, null)]));
+      after = Number(rows[rows.length - 1].id);
+    }
   } finally {
     await client.end();
   }
@@ -178,7 +214,7 @@ async function identitiesByHash(): Promise<Map<string, Identity>> {
 const authenticate = await makeAuthenticator();
 /** Bodies kept per identity (lookup, kept, byid); the others serialise every answer, as a route does. */
 const rendered = mode === 'lookup' || mode === 'kept' || mode === 'byid' ? { me: new RenderedBodies<Identity>(), verify: new RenderedBodies<Identity>() } : undefined;
-const app = mode === 'bare' ? Fastify({ logger: false }) : await createHttpApp({ logger: createLogger(process.env.LOG_LEVEL ?? 'warn'), trustProxy: false });
+const app = bareSetup ? Fastify({ logger: false }) : await createHttpApp({ logger: createLogger(process.env.LOG_LEVEL ?? 'warn'), trustProxy: false });
 
 interface Answer {
   body: (identity: Identity) => object;

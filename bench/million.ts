@@ -1,0 +1,151 @@
+// The million stage of `npm run bench -- --tokens 1000000`: N tokens (seeded with COPY), each
+// request's token drawn uniformly at random, so most validations miss the in-process tier
+// (LATCHKEY_MEMORY_CACHE_ENTRIES, 100,000 by default). In order:
+//   memory      in-process memory per entry (bench/memory-per-entry.ts, in a process of its own)
+//   cold start  a fresh latchkey (empty caches) under full load at once: req/s per second, time to
+//               steady throughput, database reads per credential, connections, non-2xx
+//   steady      the same instance after a further warm-up, alternated with the seed design (bare
+//               Fastify, one Redis GET per request, every token preloaded in Redis) on the same
+//               data: req/s, p99, SQL and Redis commands per request
+import { execFileSync } from 'node:child_process';
+import { countedRun, type CountedRun } from './lib/counted-run.js';
+import { readCacheCounters, type CacheCounters } from './lib/latchkey-metrics.js';
+import { ROOT, type Launcher, type Running } from './lib/launch.js';
+import type { BenchDatabase } from './lib/postgres.js';
+import { sleep } from './lib/processes.js';
+import type { PrivateRedis } from './lib/redis-server.js';
+import { median, pairedRatio } from './lib/side-by-side.js';
+import { runWrk, type WrkResult } from './lib/wrk.js';
+
+const MEMORY_ENTRIES = 100_000;
+/** Steady throughput: the 3-second mean reaches this share of the last third's median. */
+const STEADY_SHARE = 0.9;
+
+export interface MillionOptions {
+  launch: Launcher;
+  database: BenchDatabase;
+  redis: PrivateRedis;
+  tokensFile: string;
+  tokens: number;
+  coldSeconds: number;
+  steadyWarmupSeconds: number;
+  alternations: number;
+  windowSeconds: number;
+}
+
+interface ColdSecond {
+  validations: number;
+  database: number;
+  refreshes: number;
+  open: number;
+  active: number;
+}
+
+export interface MillionResult {
+  tokens: number;
+  memory: { entries: number; heapBytesPerEntry: number; rssBytesPerEntry: number };
+  cold: { seconds: ColdSecond[]; wrk: WrkResult; totals: CacheCounters; expectedDistinct: number; sql: number; timeToSteadyS: number | undefined; steadyRps: number };
+  steady: { latchkey: CountedRun[]; seed: CountedRun[]; alternations: number; windowSeconds: number };
+}
+
+const load = (server: Running, options: MillionOptions, seconds: number) => ({ url: server.url('/api/auth/me'), tokensFile: options.tokensFile, connections: 64, threads: 2, seconds, random: true });
+
+export async function runMillion(options: MillionOptions): Promise<MillionResult> {
+  const memory = measureMemoryPerEntry(options);
+  console.log(`million: in-process memory ${memory.heapBytesPerEntry.toFixed(0)} B heap / entry`);
+  const latchkey = await options.launch.latchkey('million');
+  const cold = await coldStart(latchkey, options);
+  console.log(`million: cold start, steady after ${cold.timeToSteadyS ?? 'never'} s`);
+  await runWrk(load(latchkey, options, options.steadyWarmupSeconds));
+  const seed = await options.launch.baseline('redis', { bare: true });
+  const steady = { latchkey: [] as CountedRun[], seed: [] as CountedRun[], alternations: options.alternations, windowSeconds: options.windowSeconds };
+  for (let i = 0; i < options.alternations; i++) {
+    const pair = [['latchkey', latchkey], ['seed', seed]] as const;
+    for (const [name, server] of i % 2 === 0 ? pair : [...pair].reverse()) {
+      const run = await countedRun(load(server, options, options.windowSeconds), server.pid, options.database.statements, options.redis);
+      steady[name].push(run);
+      console.log(`million steady ${name}: ${run.result.rps.toFixed(0)} req/s, SQL/req ${run.sqlPerRequest.toFixed(4)}, Redis/req ${run.redisPerRequest.toFixed(3)}`);
+    }
+  }
+  await options.launch.stopAll();
+  return { tokens: options.tokens, memory, cold, steady };
+}
+
+function measureMemoryPerEntry(options: MillionOptions): MillionResult['memory'] {
+  const out = execFileSync('node', ['--expose-gc', '--import', 'tsx', `${ROOT}bench/memory-per-entry.ts`, options.tokensFile, String(Math.min(MEMORY_ENTRIES, options.tokens))], {
+    env: { ...process.env, DATABASE_URL: options.database.url, REDIS_URL: options.redis.url },
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as MillionResult['memory'];
+}
+
+/** Full load from the first second on an instance with empty caches, sampled once a second. */
+async function coldStart(latchkey: Running, options: MillionOptions): Promise<MillionResult['cold']> {
+  const metricsUrl = latchkey.url('/metrics');
+  const first = await readCacheCounters(metricsUrl);
+  const sqlBefore = await options.database.statements();
+  const wrk = runWrk(load(latchkey, options, options.coldSeconds));
+  const seconds: ColdSecond[] = [];
+  let previous = first;
+  for (let t = 0; t < options.coldSeconds; t++) {
+    await sleep(1000);
+    const now = await readCacheCounters(metricsUrl);
+    const { open, active } = await options.database.connections();
+    seconds.push({ validations: now.validations - previous.validations, database: now.database - previous.database, refreshes: now.refreshes - previous.refreshes, open, active });
+    previous = now;
+  }
+  const result = await wrk;
+  await sleep(1500); // pg_stat_database's flush
+  const last = await readCacheCounters(metricsUrl);
+  const sql = (await options.database.statements()) - sqlBefore;
+  const totals = Object.fromEntries(Object.entries(last).map(([k, v]) => [k, v === undefined ? undefined : v - (first[k as keyof CacheCounters] ?? 0)])) as unknown as CacheCounters;
+  // Uniform draws: after n requests over T tokens, T(1 − e^(−n/T)) distinct tokens are expected.
+  const expectedDistinct = options.tokens * (1 - Math.exp(-totals.validations / options.tokens));
+  const rps = seconds.map((s) => s.validations);
+  const steadyRps = median(rps.slice(Math.floor((rps.length * 2) / 3)));
+  const mean3 = (i: number) => (rps[i]! + rps[i + 1]! + rps[i + 2]!) / 3;
+  const steadyAt = rps.findIndex((_, i) => i + 2 < rps.length && mean3(i) >= STEADY_SHARE * steadyRps);
+  return { seconds, wrk: result, totals, expectedDistinct, sql, timeToSteadyS: steadyAt === -1 ? undefined : steadyAt + 1, steadyRps };
+}
+
+export function millionReport(result: MillionResult): string {
+  const { cold, steady, memory } = result;
+  const n = result.tokens.toLocaleString('en-US');
+  const medianOf = (runs: CountedRun[], pick: (r: CountedRun) => number) => median(runs.map(pick));
+  const row = (name: string, runs: CountedRun[]) =>
+    `| ${name} | ${medianOf(runs, (r) => r.result.rps).toFixed(0)} | ${medianOf(runs, (r) => r.result.p99Ms).toFixed(2)} | ${medianOf(runs, (r) => r.sqlPerRequest).toFixed(4)} | ` +
+    `${medianOf(runs, (r) => r.redisPerRequest).toFixed(3)} | ${medianOf(runs, (r) => r.cpuUsPerRequest).toFixed(1)} |`;
+  const ratio = pairedRatio(
+    steady.latchkey.map((r) => r.result.rps),
+    steady.seed.map((r) => r.result.rps),
+  );
+  const peakActive = Math.max(...cold.seconds.map((s) => s.active));
+  const peakOpen = Math.max(...cold.seconds.map((s) => s.open));
+  const non2xx = cold.wrk.non2xx + cold.wrk.socketErrors;
+  return [
+    `**${n} tokens**, each request's token drawn uniformly at random (wrk 2 threads, 64 connections, \`/api/auth/me\`); the in-process tier holds 100,000 by default.`,
+    '',
+    `In-process memory per entry (${memory.entries.toLocaleString('en-US')} tokens validated in one latchkey process, after a full GC): ` +
+      `${memory.heapBytesPerEntry.toFixed(0)} B of heap, ${memory.rssBytesPerEntry.toFixed(0)} B of RSS.`,
+    '',
+    `**Cold start**: a fresh instance (empty in-process tier and Redis prefix) under full load for ${cold.seconds.length} s. ` +
+      `Time to steady throughput (3-second mean ≥ ${STEADY_SHARE} × the median of the last third, ${cold.steadyRps.toFixed(0)} req/s): ${cold.timeToSteadyS === undefined ? '**not reached**' : `${cold.timeToSteadyS} s`}. ` +
+      `${cold.totals.validations} validations, ≈ ${cold.expectedDistinct.toFixed(0)} distinct tokens expected; database lookups ${cold.totals.database} ` +
+      `(${(cold.totals.database / cold.expectedDistinct).toFixed(3)} per credential, target ≤ 1 ${cold.totals.database <= cold.expectedDistinct ? 'PASS' : '**MISS**'}), ` +
+      `refreshes ${cold.totals.refreshes}, fallbacks ${cold.totals.fallbacks}, SQL statements ${cold.sql} (${(cold.sql / cold.expectedDistinct).toFixed(3)} per credential). ` +
+      `Connections to the database: at most ${peakOpen} open, ${peakActive} running a statement at a sampled instant (pool of 10). ` +
+      `Non-2xx or socket errors: ${non2xx} ${non2xx === 0 ? 'PASS' : '**MISS**'}. p99 ${cold.wrk.p99Ms.toFixed(2)} ms.`,
+    '',
+    `Per second (validations / database lookups / refreshes): ${cold.seconds.map((s) => `${s.validations}/${s.database}/${s.refreshes}`).join(' ')}`,
+    '',
+    `**Steady state** after ${cold.seconds.length} s of cold start and a further warm-up: latchkey and the seed design alternate, ${steady.alternations} windows of ${steady.windowSeconds} s each; medians.`,
+    '',
+    '| server | req/s | p99 ms | SQL / req | Redis cmds / req | CPU µs / req |',
+    '|---|---:|---:|---:|---:|---:|',
+    row('latchkey', steady.latchkey),
+    row('seed design (bare, one Redis GET)', steady.seed),
+    '',
+    `latchkey ÷ seed design = ${ratio.toFixed(3)} (target ≥ 1.2) ${ratio >= 1.2 ? 'PASS' : '**MISS**'}; SQL per request at steady state ${medianOf(steady.latchkey, (r) => r.sqlPerRequest).toFixed(4)} (target 0).`,
+  ].join('\n');
+}
