@@ -4,6 +4,8 @@
 //   rounds      servers (a)–(f) below in turn, one at a time, with SQL and Redis per request
 //   peers       latchkey side by side with bare peers and the Sanctum path, targets PASS/MISS
 //               (bench/peers.ts)
+//   embedded    an app route protected in-process (Fastify) beside the same route behind a
+//               /verify hop and with no auth, and the per-token floor (bench/embedded.ts)
 //   storm       the login storm on latchkey (bench/login-storm.ts)
 //   saturation  latchkey at 100% CPU for --saturation-seconds (60): cache counters per second,
 //               redis_down; --profile adds a CPU profile in µs per request (bench/saturation.ts)
@@ -31,6 +33,7 @@
 // (1000000), BENCH_PROFILE=1 (--cpu-prof for every server, written to bench/results/raw/profiles;
 // summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e,f: a subset),
 // BENCH_STORM_PAIRS (3 idle/storm pairs).
+import { embeddedStage } from './embedded.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
@@ -60,7 +63,7 @@ const ONLY = (process.env.BENCH_TARGETS ?? 'a,b,c,d,e,f').split(',');
 const STORM_USERS = 32;
 const BCRYPT_ROUNDS = 12;
 const ENDPOINTS = ['/api/auth/me', '/api/auth/verify'] as const;
-const STAGES = ['rounds', 'peers', 'storm', 'saturation', 'memory', 'million'] as const;
+const STAGES = ['rounds', 'peers', 'embedded', 'storm', 'saturation', 'memory', 'million'] as const;
 type Stage = (typeof STAGES)[number];
 /** Above this, the run is the million-token stage (tokens drawn at random, seeded with COPY). */
 const ROTATING_TOKENS = 10_000;
@@ -162,6 +165,7 @@ async function main(): Promise<void> {
       };
       return saturationReport(await runSaturation(options), options);
     });
+    await stage('embedded', async () => (await embeddedStage()).markdown);
     await stage('million', async () => millionReport(await runMillion(millionOptions(flags, launch!, database, redis!, tokensFile))));
     const loadAfter = loadAverage();
     await stage('memory', async () => `**Redis memory**\n\n${memoryTable(await measureRedisMemory(MEMORY_ENTRIES))}`);
