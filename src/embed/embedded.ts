@@ -14,6 +14,7 @@ import { openLatchkey, type Latchkey } from '../latchkey.js';
 import { createLogger } from '../observability/logger.js';
 import { dialectOf } from '../store/connect.js';
 import { assertMigrated, NotMigratedError } from '../store/migrate.js';
+import { UnavailableError } from '../core/errors.js';
 import { isUnavailable } from '../store/failures.js';
 
 export interface EmbedOptions {
@@ -117,7 +118,9 @@ async function requireMigratedDatabase(config: Config): Promise<void> {
     await assertMigrated(url, `run \`latchkey migrate\` first (DATABASE_URL=${redactUrl(url)})`);
   } catch (error) {
     if (error instanceof NotMigratedError) throw new LatchkeyStartError(error.message);
-    const { code, message } = error as { code?: string; message?: string };
+    // An unavailable database's own error (ECONNREFUSED, 28P01, …) names the problem.
+    const cause = error instanceof UnavailableError ? error.causeError : error;
+    const { code, message } = cause as { code?: string; message?: string };
     const why = isUnavailable(error) ? `cannot reach the database${code ? ` (${code})` : ''}` : `cannot use the database: ${String(message ?? error).split('\n')[0]}`;
     throw new LatchkeyStartError(`${why}: check DATABASE_URL (${redactUrl(url)})`);
   }
