@@ -33,6 +33,12 @@ const MAX_CONCURRENT_REFRESHES = 32;
 /** An instance with no validation for this long is idle: it reads the epoch once a second only. */
 const IDLE_AFTER_MS = 1000;
 const IDLE_EPOCH_POLL_MS = 1000;
+/**
+ * The epoch lease, in poll intervals: a poll every interval keeps it with room for a read that is
+ * slow to come back on a busy event loop, and at the default 50 ms it stays under the 100 ms
+ * revocation window (90 ms).
+ */
+const EPOCH_LEASE_POLLS = 1.8;
 
 export interface CredentialCacheOptions {
   ttlSeconds: number;
@@ -105,7 +111,7 @@ export class CredentialCache implements CredentialCachePort {
     private readonly logger: Logger,
   ) {
     this.ttlMs = options.ttlSeconds * 1000;
-    this.epochLeaseMs = options.epochPollMs * 1.5;
+    this.epochLeaseMs = options.epochPollMs * EPOCH_LEASE_POLLS;
     this.memory = new MemoryTier(options.memoryEntries, options.memoryBytes);
     this.redis = options.redis
       ? new RedisTier(
