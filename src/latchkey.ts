@@ -11,6 +11,10 @@ import { createPasswordHasher, type PasswordHasher } from './core/passwords.js';
 import { Metrics } from './observability/metrics.js';
 import { SqlStore } from './store/sql-store.js';
 import { migrateDatabase } from './store/migrate.js';
+import { openAccountRecovery } from './account-recovery.js';
+import type { PasswordRecovery } from './core/recovery.js';
+import type { EmailVerification } from './core/email-verification.js';
+import type { MailOutbox } from './mail/outbox.js';
 
 export interface Latchkey {
   config: Config;
@@ -24,6 +28,10 @@ export interface Latchkey {
   auth: AuthService;
   metrics: Metrics;
   logger: Logger;
+  /** Account recovery and email verification (docs/recovery.md). */
+  recovery: PasswordRecovery;
+  verification: EmailVerification;
+  mailOutbox: MailOutbox;
   close(): Promise<void>;
 }
 
@@ -68,12 +76,17 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
     const activity = new ActivityRecorder(store, config.lastUsedFlushSeconds * 1000, forgetActivityAfterMs, logger);
     activity.start();
     const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds);
-    const auth = new AuthService({ config, store, cache, hasher, rateLimiter, activity, metrics, logger });
+    const instanceId = randomUUID();
+    const account = openAccountRecovery(config, { store, cache, hasher, metrics, logger, instanceId, sendsMail: !options.announceByEpoch });
+    const auth = new AuthService({ config, store, cache, hasher, rateLimiter, activity, metrics, logger, onUserCreated: account.onUserCreated });
     metrics.databaseUp.set(1);
 
     return {
       config,
-      instanceId: randomUUID(),
+      instanceId,
+      recovery: account.recovery,
+      verification: account.verification,
+      mailOutbox: account.outbox,
       store,
       cache,
       rateLimiter,
@@ -84,6 +97,7 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
       logger,
       async close() {
         await activity.close();
+        await account.close();
         rateLimiter.close();
         await cache.close();
         await store.close();

@@ -9,7 +9,7 @@ import type { Metrics, ValidationOutcome, ValidationTimer } from '../observabili
 import type { ActivityRecorder } from './activity.js';
 import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
 import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
-import type { NewSession, NewToken, Store } from './store.js';
+import type { NewSession, NewToken, Store, UserCreatedHook } from './store.js';
 import { newSecret, randomAlphanumeric, sha256Hex, tokenReader, type ParsedToken, type TokenReader } from './token-format.js';
 import type { AuthContext, SessionRecord, TokenRecord, User, UserWithPassword } from './types.js';
 import * as v from './validation.js';
@@ -50,6 +50,8 @@ export interface AuthServiceDeps {
   activity: ActivityRecorder;
   metrics: Metrics;
   logger: Logger;
+  /** Written with every new user, in its transaction (the verification mail). */
+  onUserCreated?: UserCreatedHook;
 }
 
 export class AuthService {
@@ -86,7 +88,7 @@ export class AuthService {
     if (await this.store.findUserByEmail(email!)) throw emailTaken();
     const passwordHash = await this.hasher.hash(password!);
     try {
-      return await this.store.createUser({ name: name ?? null, email: email!, passwordHash }, token);
+      return await this.store.createUser({ name: name ?? null, email: email!, passwordHash }, token, this.deps.onUserCreated);
     } catch (error) {
       if (error instanceof EmailTakenError) throw emailTaken();
       throw error;
@@ -362,7 +364,7 @@ export class AuthService {
 }
 
 export function publicUser(user: User): User {
-  return { id: user.id, name: user.name, email: user.email, createdAt: user.createdAt };
+  return { id: user.id, name: user.name, email: user.email, createdAt: user.createdAt, emailVerifiedAt: user.emailVerifiedAt };
 }
 
 export function hasAbility(ctx: AuthContext, ability: string): boolean {

@@ -26,6 +26,12 @@ export interface PruneProgress {
   deleted: number;
 }
 
+/**
+ * Written in the transaction that creates a user, after its row (the verification mail's outbox
+ * row: src/mail/outbox.ts). `trx` is the store's transaction; SqlStore's is a Kysely one.
+ */
+export type UserCreatedHook = (trx: any, user: User) => Promise<void>;
+
 export interface Store {
   readonly dialect: string;
   queryCount(): number;
@@ -35,7 +41,11 @@ export interface Store {
   findUserByEmail(email: string): Promise<UserWithPassword | undefined>;
   findUserById(id: number): Promise<UserWithPassword | undefined>;
   /** With its first token when given; throws EmailTakenError when the email exists (any case). */
-  createUser(user: { name: string | null; email: string; passwordHash: string }, token: NewToken | null): Promise<{ user: User; tokenId: number | null }>;
+  createUser(
+    user: { name: string | null; email: string; passwordHash: string },
+    token: NewToken | null,
+    alsoWrite?: UserCreatedHook,
+  ): Promise<{ user: User; tokenId: number | null }>;
   updatePasswordHash(userId: number, passwordHash: string): Promise<void>;
 
   issueToken(userId: number, token: NewToken, options: IssueOptions): Promise<{ tokenId: number; revoked: Revoked }>;

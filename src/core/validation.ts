@@ -117,3 +117,8 @@ export function positiveInteger(body: Body, field: string, errors: FieldErrors, 
   }
   return value;
 }
+
+/** A body with a field not in `allowed` is 422: a misspelt field must not be silently ignored. */
+export function onlyFields(body: Body, allowed: readonly string[], errors: FieldErrors): void {
+  for (const field of Object.keys(body)) if (!allowed.includes(field)) errors.add(field, 'is not allowed');
+}

@@ -4,7 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { EmailTakenError, UnavailableError } from '../core/errors.js';
-import type { IssueOptions, NewSession, NewToken, Store } from '../core/store.js';
+import type { IssueOptions, NewSession, NewToken, Store, UserCreatedHook } from '../core/store.js';
 import type { Revoked, SessionRecord, TokenRecord, User, UserWithPassword } from '../core/types.js';
 import { connect, type ConnectOptions, type Connection, type DialectName } from './connect.js';
 import { USER_MODEL, type Database, type UsersTable } from './schema.js';
@@ -57,7 +57,7 @@ export class SqlStore implements Store {
     return row && userWithPassword(row);
   }
 
-  async createUser(user: { name: string | null; email: string; passwordHash: string }, token: NewToken | null) {
+  async createUser(user: { name: string | null; email: string; passwordHash: string }, token: NewToken | null, alsoWrite?: UserCreatedHook) {
     return this.transaction(async (trx) => {
       if (await this.emailExists(trx, user.email)) throw new EmailTakenError();
       const now = toSqlTime(token?.createdAt ?? Date.now());
@@ -77,7 +77,9 @@ export class SqlStore implements Store {
         throw error;
       }
       const tokenId = token ? await this.insertToken(trx, userId, token) : null;
-      return { user: { id: userId, name: user.name, email: user.email, createdAt: fromSqlTime(now) }, tokenId };
+      const created: User = { id: userId, name: user.name, email: user.email, createdAt: fromSqlTime(now), emailVerifiedAt: null };
+      await alsoWrite?.(trx, created);
+      return { user: created, tokenId };
     });
   }
 
@@ -197,12 +199,13 @@ export class SqlStore implements Store {
         'u.name as user_name',
         'u.email as user_email',
         'u.created_at as user_created_at',
+        'u.email_verified_at as user_email_verified_at',
       ])
       .where('t.tokenable_type', '=', USER_MODEL);
     query = id === null ? query.where('t.token', '=', hash) : query.where('t.id', '=', id);
     const row = await guard(query.executeTakeFirst());
     if (!row || !constantTimeEqual(row.token, hash)) return undefined;
-    const user: User = { id: row.user_id, name: row.user_name, email: row.user_email, createdAt: fromSqlTime(row.user_created_at) };
+    const user: User = { id: row.user_id, name: row.user_name, email: row.user_email, createdAt: fromSqlTime(row.user_created_at), emailVerifiedAt: fromSqlTime(row.user_email_verified_at) };
     return { token: tokenRecord({ ...row, tokenable_id: row.user_id }), user };
   }
 
@@ -260,12 +263,13 @@ export class SqlStore implements Store {
           'u.name as user_name',
           'u.email as user_email',
           'u.created_at as user_created_at',
+        'u.email_verified_at as user_email_verified_at',
         ])
         .where('s.secret_hash', '=', hash)
         .executeTakeFirst(),
     );
     if (!row || !constantTimeEqual(row.secret_hash, hash)) return undefined;
-    const user: User = { id: row.user_id, name: row.user_name, email: row.user_email, createdAt: fromSqlTime(row.user_created_at) };
+    const user: User = { id: row.user_id, name: row.user_name, email: row.user_email, createdAt: fromSqlTime(row.user_created_at), emailVerifiedAt: fromSqlTime(row.user_email_verified_at) };
     return { session: sessionRecord(row), user };
   }
 
@@ -398,7 +402,7 @@ export class SqlStore implements Store {
 }
 
 function userWithPassword(row: Selectable<UsersTable>): UserWithPassword {
-  return { id: Number(row.id), name: row.name, email: row.email, createdAt: fromSqlTime(row.created_at), passwordHash: row.password };
+  return { id: Number(row.id), name: row.name, email: row.email, createdAt: fromSqlTime(row.created_at), emailVerifiedAt: fromSqlTime(row.email_verified_at), passwordHash: row.password };
 }
 
 function tokenRecord(row: {

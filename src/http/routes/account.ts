@@ -1,7 +1,8 @@
 // API.md §3: register, login, logout, me, password, tokens and verify.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasAbility, type ClientInfo } from '../../core/auth-service.js';
-import type { AuthContext } from '../../core/types.js';
+import type { AuthContext, User } from '../../core/types.js';
+import { freshUser, requireVerified } from './recovery.js';
 import { forbidden, notFound } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
@@ -118,7 +119,8 @@ const deleteTokenSchema = {
 
 const verifySchema = {
   summary: 'Check a credential (nginx auth_request, Traefik ForwardAuth)',
-  description: 'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent.',
+  description:
+    'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent. With REQUIRE_VERIFIED_EMAIL, 403 `email_unverified` for a user whose email is not verified.',
   tags,
   security: ANY_CREDENTIAL,
   querystring: { type: 'object', properties: { ability: string } },
@@ -167,10 +169,10 @@ export function accountRoutes(latchkey: Latchkey) {
     app.get('/api/auth/me', { preHandler: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const lastUsedAt = ctx.token && auth.lastUsedAt(ctx.token);
-      return rendered.me.send(reply, ctx, lastUsedAt, () => ({
-        user: presentUser(ctx.user),
-        token: ctx.token && presentTokenInfo(ctx.token, auth.tokenExpiry(ctx.token), lastUsedAt, true),
-      }));
+      const body = (user: User) => ({ user: presentUser(user), token: ctx.token && presentTokenInfo(ctx.token, auth.tokenExpiry(ctx.token), lastUsedAt, true) });
+      // A user cached as unverified may have verified since (docs/recovery.md): asked, not rendered once.
+      if (ctx.user.emailVerifiedAt === null) return freshUser(latchkey, ctx.user).then(body);
+      return rendered.me.send(reply, ctx, lastUsedAt, () => body(ctx.user));
     });
 
     app.put('/api/auth/password', { preHandler: accountManagement, schema: passwordSchema }, async (request, reply) => {
@@ -204,6 +206,14 @@ export function accountRoutes(latchkey: Latchkey) {
       const ctx = ctxOf(request);
       const { ability } = request.query as { ability?: string };
       if (ability && !hasAbility(ctx, ability)) throw forbidden(ability);
+      if (latchkey.config.recovery.requireVerifiedEmail && ctx.user.emailVerifiedAt === null) {
+        return requireVerified(latchkey, ctx.user).then(() => verified(request, reply));
+      }
+      return verified(request, reply);
+    });
+
+    const verified = (request: FastifyRequest, reply: FastifyReply) => {
+      const ctx = ctxOf(request);
       void reply.header('x-user-id', String(ctx.user.id));
       if (ctx.token) void reply.header('x-token-id', String(ctx.token.id));
       return rendered.verify.send(reply, ctx, null, () => ({
@@ -212,6 +222,6 @@ export function accountRoutes(latchkey: Latchkey) {
         abilities: ctx.abilities,
         expires_at: ctx.token ? presentInstant(auth.tokenExpiry(ctx.token)) : null,
       }));
-    });
+    };
   };
 }

@@ -1,0 +1,109 @@
+// Account recovery and email verification (docs/recovery.md): forgot and reset password, the
+// signed verification link, the resend, and the REQUIRE_VERIFIED_EMAIL rule for /verify.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { VERIFY_PATH } from '../../core/email-verification.js';
+import { emailUnverified } from '../../core/errors.js';
+import type { AuthContext, User } from '../../core/types.js';
+import type { Latchkey } from '../../latchkey.js';
+import { objectBody } from '../app.js';
+import { authenticate } from '../credentials.js';
+import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
+
+const tags = ['recovery'];
+const string = { type: 'string' } as const;
+const BODY_ERRORS = [400, 413, 415, 422] as const;
+const statusBody = (status: string) => ({ type: 'object', required: ['status'], properties: { status: { type: 'string', enum: [status] } } });
+
+const forgotSchema = {
+  summary: 'Mail a password reset link',
+  description:
+    'Answers 202 the same way whether or not an account has this email. At most one mail per PASSWORD_RESET_THROTTLE seconds per address; rate limited per (email, client IP) and per client IP. The link opens the account page\'s reset form and works for PASSWORD_RESET_EXPIRE minutes.',
+  tags,
+  documentedBody: { type: 'object', required: ['email'], additionalProperties: false, properties: { email: string } },
+  response: { 202: statusBody('sent'), ...errorResponses(...BODY_ERRORS, 429, 503) },
+};
+
+const resetSchema = {
+  summary: 'Set a new password with the token of a reset link',
+  description:
+    'Sets the password, spends the link and revokes every token and session of the user. A wrong, used or expired link is 422 `invalid_reset_token`; rate limited per client IP.',
+  tags,
+  documentedBody: {
+    type: 'object',
+    required: ['email', 'token', 'password'],
+    additionalProperties: false,
+    properties: { email: string, token: { type: 'string', pattern: '^[0-9a-f]{64}$' }, password: string },
+  },
+  response: { 200: statusBody('reset'), ...errorResponses(...BODY_ERRORS, 429, 503) },
+};
+
+const verifyEmailSchema = {
+  summary: 'Follow an email verification link',
+  description:
+    "Laravel's signed URL: `hash` is the SHA-1 of the email, `signature` the HMAC-SHA256 of the URL without it, keyed with APP_KEY. Sets email_verified_at. 204, or a redirect to the account page under APP_URL when the request accepts HTML; a bad or expired link is 403 `invalid_signature`.",
+  tags,
+  params: { type: 'object', properties: { id: string, hash: string } },
+  querystring: { type: 'object', properties: { expires: string, signature: string } },
+  response: { ...noContent, 303: { description: 'To the account page (a browser asked)', type: 'null' }, ...errorResponses(403, 503) },
+};
+
+const resendSchema = {
+  summary: 'Mail a new verification link',
+  description: 'Nothing is sent when the email is verified already. A few per user per minute.',
+  tags,
+  security: ANY_CREDENTIAL,
+  response: { 202: statusBody('sent'), ...errorResponses(401, 403, 429, 503) },
+};
+
+export function recoveryRoutes(latchkey: Latchkey) {
+  const { recovery, verification, config } = latchkey;
+  const anyCredential = authenticate(latchkey.auth);
+
+  return async function routes(app: FastifyInstance) {
+    app.post('/api/auth/forgot-password', { schema: forgotSchema }, async (request, reply) => {
+      await recovery.forgotPassword(objectBody(request), request.ip);
+      return reply.code(202).send({ status: 'sent' });
+    });
+
+    app.post('/api/auth/reset-password', { schema: resetSchema }, async (request) => {
+      await recovery.resetPassword(objectBody(request), request.ip);
+      return { status: 'reset' };
+    });
+
+    app.get(`${VERIFY_PATH}/:id/:hash`, { schema: verifyEmailSchema }, async (request, reply) => {
+      const { id, hash } = request.params as { id: string; hash: string };
+      const [path, query = ''] = request.raw.url!.split(/\?(.*)/s, 2) as [string, string?];
+      await verification.verify({ url: `${request.protocol}://${hostOf(request)}${path}`, query, id, hash });
+      if (acceptsHtml(request)) return reply.redirect(`${config.recovery.appUrl}/account#verified`, 303);
+      return reply.code(204).send();
+    });
+
+    app.post('/api/auth/email/verification-notification', { preHandler: anyCredential, schema: resendSchema }, async (request, reply) => {
+      await verification.resend((request.auth as AuthContext).user);
+      return reply.code(202).send({ status: 'sent' });
+    });
+  };
+}
+
+/** Symfony's getHttpHost, which Laravel signs: the Host header, less a port that is the scheme's default. */
+function hostOf(request: FastifyRequest): string {
+  const host = request.host;
+  const defaultPort = request.protocol === 'https' ? ':443' : ':80';
+  return host.endsWith(defaultPort) ? host.slice(0, -defaultPort.length) : host;
+}
+
+function acceptsHtml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? '';
+  return /\btext\/html\b/.test(accept);
+}
+
+/** The user as presented: with email_verified_at from the database when the cached copy has none. */
+export async function freshUser(latchkey: Latchkey, user: User): Promise<User> {
+  const emailVerifiedAt = await latchkey.verification.verifiedAt(user);
+  return emailVerifiedAt === user.emailVerifiedAt ? user : { ...user, emailVerifiedAt };
+}
+
+/** REQUIRE_VERIFIED_EMAIL: the rule /verify applies (and embedded require() must apply too). */
+export async function requireVerified(latchkey: Latchkey, user: User): Promise<void> {
+  if ((await latchkey.verification.verifiedAt(user)) === null) throw emailUnverified();
+}
