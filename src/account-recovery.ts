@@ -27,7 +27,7 @@ export interface AccountRecovery {
   recovery: PasswordRecovery;
   verification: EmailVerification;
   outbox: MailOutbox;
-  onUserCreated: UserCreatedHook;
+  onUserCreated: { write: UserCreatedHook; committed: () => void };
   close(): Promise<void>;
 }
 
@@ -52,7 +52,7 @@ export function openAccountRecovery(
     resend: new RateLimiter(RESEND_PER_USER, cache.redis, 'verify-mail'),
   };
   const mailQueued = () => outbox.kick();
-  const verification: EmailVerification = new EmailVerification(settings, () => sharedAppKey(store.db, settings.appKey), store, recoveryStore, limiters.resend, mailQueued);
+  const verification: EmailVerification = new EmailVerification(settings, config.cacheTtlSeconds * 1000, () => sharedAppKey(store.db, settings.appKey), store, recoveryStore, limiters.resend, mailQueued);
   const recovery = new PasswordRecovery({
     config: settings,
     passwordMinLength: config.passwordMinLength,
@@ -70,7 +70,7 @@ export function openAccountRecovery(
     recovery,
     verification,
     outbox,
-    onUserCreated: (trx, user) => enqueueMail(trx, verification.mail(user)),
+    onUserCreated: { write: (trx, user) => enqueueMail(trx, verification.mail(user)), committed: mailQueued },
     async close() {
       await outbox.close();
       for (const limiter of Object.values(limiters)) limiter.close();

@@ -289,7 +289,7 @@ function recoveryConfig(read: (n: string) => string | undefined): RecoveryConfig
     passwordResetExpireMinutes: integer(read, 'PASSWORD_RESET_EXPIRE', 60, 1, 10_080),
     passwordResetThrottleSeconds: integer(read, 'PASSWORD_RESET_THROTTLE', 60, 0, 86_400),
     requireVerifiedEmail: boolean(read, 'REQUIRE_VERIFIED_EMAIL', false),
-    mailPollMs: integer(read, 'LATCHKEY_MAIL_POLL_MS', 1000, 10, MAX_TIMER_MS),
+    mailPollMs: integer(read, 'LATCHKEY_MAIL_POLL_MS', 5000, 10, MAX_TIMER_MS),
     mailRetryBaseMs: integer(read, 'LATCHKEY_MAIL_RETRY_MS', 5000, 10, MAX_TIMER_MS),
     mailMaxAttempts: integer(read, 'LATCHKEY_MAIL_MAX_ATTEMPTS', 10, 1, 100),
   };

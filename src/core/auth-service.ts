@@ -50,8 +50,8 @@ export interface AuthServiceDeps {
   activity: ActivityRecorder;
   metrics: Metrics;
   logger: Logger;
-  /** Written with every new user, in its transaction (the verification mail). */
-  onUserCreated?: UserCreatedHook;
+  /** Written with every new user, in its transaction (the verification mail); `committed` after. */
+  onUserCreated?: { write: UserCreatedHook; committed: () => void };
 }
 
 export class AuthService {
@@ -88,7 +88,9 @@ export class AuthService {
     if (await this.store.findUserByEmail(email!)) throw emailTaken();
     const passwordHash = await this.hasher.hash(password!);
     try {
-      return await this.store.createUser({ name: name ?? null, email: email!, passwordHash }, token, this.deps.onUserCreated);
+      const created = await this.store.createUser({ name: name ?? null, email: email!, passwordHash }, token, this.deps.onUserCreated?.write);
+      this.deps.onUserCreated?.committed();
+      return created;
     } catch (error) {
       if (error instanceof EmailTakenError) throw emailTaken();
       throw error;

@@ -32,11 +32,16 @@ const STATE_MEMO_MS = 1000;
 const STATE_MEMO_LIMIT = 10_000;
 
 export class EmailVerification {
+  /** Answers read from the database by verifiedAt(), for STATE_MEMO_MS. */
   private readonly memo = new Map<number, { verifiedAt: number | null; until: number }>();
+  /** Users who followed a link on this instance, for as long as cached entries may predate it. */
+  private readonly verifiedHere = new Map<number, { verifiedAt: number; until: number }>();
   private key: Promise<string> | undefined;
 
   constructor(
     private readonly config: RecoveryConfig,
+    /** CACHE_TTL in ms: how long a cached credential may still show the user as unverified. */
+    private readonly cacheTtlMs: number,
     /** The APP_KEY string, as configured or as kept in the database (read at first use). */
     private readonly appKey: () => Promise<string>,
     private readonly store: Pick<Store, 'findUserById'>,
@@ -85,7 +90,10 @@ export class EmailVerification {
     // The email may have changed since the link was made: then the link is not for it.
     if (!user || !/^[0-9a-f]{40}$/.test(request.hash) || !timingSafeEqual(Buffer.from(request.hash), Buffer.from(sha1(user.email)))) throw invalidSignature();
     const verifiedAt = await this.recovery.markEmailVerified(user.id, Date.now());
-    this.remember(user.id, verifiedAt);
+    if (verifiedAt !== null) {
+      if (this.verifiedHere.size >= STATE_MEMO_LIMIT) this.verifiedHere.clear();
+      this.verifiedHere.set(user.id, { verifiedAt, until: Date.now() + this.cacheTtlMs });
+    }
   }
 
   /** Sends a new link unless the email is verified; at most a few per user per minute. */
@@ -98,12 +106,23 @@ export class EmailVerification {
   }
 
   /**
-   * When the user verified: the cached record's value, or, when that says "not yet", the
-   * database's (cached credentials keep the user as it was when they were read; a verification
-   * since must count at once). Read at most once a second per user per instance.
+   * When the user verified, as far as this instance knows without a query: the cached record's
+   * value, or that of a link followed here since the record was cached (for /me).
+   */
+  knownVerifiedAt(user: User): number | null {
+    if (user.emailVerifiedAt !== null) return user.emailVerifiedAt;
+    const here = this.verifiedHere.get(user.id);
+    return here && here.until > Date.now() ? here.verifiedAt : null;
+  }
+
+  /**
+   * When the user verified, for REQUIRE_VERIFIED_EMAIL: as knownVerifiedAt, else the database's
+   * (a credential cached before a link was followed on another instance must count at once).
+   * Read at most once a second per user per instance, and only for users not yet verified.
    */
   async verifiedAt(user: User): Promise<number | null> {
-    if (user.emailVerifiedAt !== null) return user.emailVerifiedAt;
+    const local = this.knownVerifiedAt(user);
+    if (local !== null) return local;
     const known = this.memo.get(user.id);
     if (known && known.until > Date.now()) return known.verifiedAt;
     const verifiedAt = await this.recovery.emailVerifiedAt(user.id);

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasAbility, type ClientInfo } from '../../core/auth-service.js';
 import type { AuthContext, User } from '../../core/types.js';
-import { freshUser, requireVerified } from './recovery.js';
+import { requireVerified, verifiedSinceCached } from './recovery.js';
 import { forbidden, notFound } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
@@ -170,8 +170,9 @@ export function accountRoutes(latchkey: Latchkey) {
       const ctx = ctxOf(request);
       const lastUsedAt = ctx.token && auth.lastUsedAt(ctx.token);
       const body = (user: User) => ({ user: presentUser(user), token: ctx.token && presentTokenInfo(ctx.token, auth.tokenExpiry(ctx.token), lastUsedAt, true) });
-      // A user cached as unverified may have verified since (docs/recovery.md): asked, not rendered once.
-      if (ctx.user.emailVerifiedAt === null) return freshUser(latchkey, ctx.user).then(body);
+      // A user cached as unverified who verified since on this instance (docs/recovery.md).
+      const verifiedSince = verifiedSinceCached(latchkey, ctx.user);
+      if (verifiedSince) return body(verifiedSince);
       return rendered.me.send(reply, ctx, lastUsedAt, () => body(ctx.user));
     });
 

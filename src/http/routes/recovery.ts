@@ -97,10 +97,15 @@ function acceptsHtml(request: FastifyRequest): boolean {
   return /\btext\/html\b/.test(accept);
 }
 
-/** The user as presented: with email_verified_at from the database when the cached copy has none. */
-export async function freshUser(latchkey: Latchkey, user: User): Promise<User> {
-  const emailVerifiedAt = await latchkey.verification.verifiedAt(user);
-  return emailVerifiedAt === user.emailVerifiedAt ? user : { ...user, emailVerifiedAt };
+/**
+ * The user as /me presents it: a cached copy older than a link followed on this instance shows
+ * that verification (no query; other instances show it once their copy is re-read, within
+ * CACHE_TTL). Undefined when the cached copy is right as it is.
+ */
+export function verifiedSinceCached(latchkey: Latchkey, user: User): User | undefined {
+  if (user.emailVerifiedAt !== null) return undefined;
+  const emailVerifiedAt = latchkey.verification.knownVerifiedAt(user);
+  return emailVerifiedAt === null ? undefined : { ...user, emailVerifiedAt };
 }
 
 /** REQUIRE_VERIFIED_EMAIL: the rule /verify applies (and embedded require() must apply too). */
