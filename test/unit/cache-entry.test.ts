@@ -4,14 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cacheEntry, decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry } from '../../src/cache/entry.js';
 
-const user = { id: 7, name: 'Zoë "Z" Ng', email: 'zoe@example.com', createdAt: 1_700_000_000_000 };
+const user = { id: 7, name: 'Zoë "Z" Ng', email: 'zoe@example.com', createdAt: 1_700_000_000_000, emailVerifiedAt: 1_700_000_000_500 };
 const tokenEntry: CacheEntry = cacheEntry(
   { user, token: { id: 42, userId: 7, name: 'cli, "laptop"', abilities: ['posts:read', 'posts:write'], createdAt: 1_700_000_001_000, lastUsedAt: null, expiresAt: 1_702_592_001_000 } },
   1_700_000_002_000,
   3,
 );
 const sessionEntry: CacheEntry = cacheEntry(
-  { user: { ...user, name: null, createdAt: null }, session: { id: 9, userId: 7, ip: '2001:db8::1', userAgent: null, createdAt: 1_700_000_003_000, lastActiveAt: 1_700_000_004_000 } },
+  { user: { ...user, name: null, createdAt: null, emailVerifiedAt: null }, session: { id: 9, userId: 7, ip: '2001:db8::1', userAgent: null, createdAt: 1_700_000_003_000, lastActiveAt: 1_700_000_004_000 } },
   1_700_000_005_000,
   4,
 );
@@ -34,6 +34,11 @@ describe('cache entries in Redis', () => {
 
   test('is about half the size of the same entry as a JSON object', () => {
     assert.ok(encodeEntry(tokenEntry).length < 0.6 * JSON.stringify(tokenEntry).length, encodeEntry(tokenEntry));
+  });
+
+  test('entries of the layout before email_verified_at (t1, s1) are misses', () => {
+    assert.equal(decodeEntry('["t1",3,1,7,null,"a",null,1,"n",[],null,null,null]'), undefined);
+    assert.equal(decodeEntry('["s1",3,1,7,null,"a",null,9,null,null,1,2]'), undefined);
   });
 
   test('anything else is a miss, not an error', () => {
