@@ -63,7 +63,10 @@ export function openAccountRecovery(
     perIp: new RateLimiter(RECOVERY_PER_IP, sharedCounters, 'recovery-ip'),
     resend: new RateLimiter(RESEND_PER_USER, sharedCounters, 'verify-mail'),
   };
-  const mailQueued = () => outbox.kick();
+  // A process that serves no requests (the CLI) records mails; the servers send them.
+  const mailQueued = () => {
+    if (deps.sendsMail) outbox.kick();
+  };
   const verification: EmailVerification = new EmailVerification(settings, config.cacheTtlSeconds * 1000, () => sharedAppKey(store.db, settings.appKey), store.users, recoveryStore, limiters.resend, mailQueued);
   const recovery = new PasswordRecovery({
     config: settings,
@@ -75,7 +78,6 @@ export function openAccountRecovery(
     credentials: deps.credentials,
     mailQueued,
   });
-  // A process that serves no requests (the CLI) records mails; the servers send them.
   if (deps.sendsMail) outbox.start();
   return {
     recovery,

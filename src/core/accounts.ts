@@ -67,7 +67,7 @@ export interface AccountsDeps {
   rateLimiter: RateLimiter;
   metrics: Metrics;
   logger: Logger;
-  /** The mail a registration records with the new user (verification), and what to do once committed. */
+  /** The mail recorded with every new user (verification), and what to do once it is committed. */
   onRegistered?: { mail: (user: User) => OutgoingMail; committed: () => void };
 }
 
@@ -94,7 +94,8 @@ export class Accounts {
   /** An account without a token (the CLI's user:create, which has no route: its fields are checked here). */
   async createUser(input: NewAccount): Promise<User> {
     v.validateInput(NEW_ACCOUNT_SCHEMA, input);
-    const { user } = await this.taken(this.deps.users.create(await this.newUser(input), null));
+    const { user } = await this.taken(this.deps.users.create(await this.newUser(input), null, this.deps.onRegistered?.mail));
+    this.deps.onRegistered?.committed();
     return user;
   }
 

@@ -1,4 +1,4 @@
-// latchkey embedded in an app (API.md §6 as the README describes it): the Fastify plugin and the
+// latchkey embedded in an app (as the README describes it): the Fastify plugin and the
 // Express middleware (5 and 4) answer as the server does, for bearer tokens and cookie sessions;
 // bad configuration fails at start; /api/auth/verify judges a proxied request's method;
 // REQUIRE_VERIFIED_EMAIL gates require() as it gates the server's /verify.

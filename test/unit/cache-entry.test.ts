@@ -1,8 +1,9 @@
 // The compact Redis form of cache entries (src/cache/entry.ts): exact round trips for tokens
-// and sessions, one object shape whatever the source, and every other value a miss.
+// and sessions, one object shape whatever the source, and every other value a miss; a re-read
+// renews an entry in place only when what it authenticates is unchanged.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cacheEntry, decodeEntry, encodeEntry, TOMBSTONE, type CacheEntry } from '../../src/cache/entry.js';
+import { cacheEntry, decodeEntry, encodeEntry, renew, TOMBSTONE, type CacheEntry } from '../../src/cache/entry.js';
 
 const user = { id: 7, name: 'Zoë "Z" Ng', email: 'zoe@example.com', createdAt: 1_700_000_000_000, emailVerifiedAt: 1_700_000_000_500 };
 const tokenEntry: CacheEntry = cacheEntry(
@@ -45,5 +46,22 @@ describe('cache entries in Redis', () => {
     for (const raw of [TOMBSTONE, '', 'not json', '{}', JSON.stringify(tokenEntry), '[]', '["t1",1,2,3]', '["x1",3,1,7,null,"a",null,1,"n",[],null,null,null]', '["t1","3",1,7,null,"a",null,1,"n",[],null,null,null]', '["t1",3,1,7,null,"a",null,1,"n","*",null,null,null]']) {
       assert.equal(decodeEntry(raw), undefined, raw);
     }
+  });
+});
+
+describe('renewing a held entry from a re-read', () => {
+  const reread = (changes: Partial<typeof user>) => cacheEntry({ user: { ...user, ...changes }, token: { ...tokenEntry.token!, lastUsedAt: 1_700_000_009_000 } }, 1_700_000_010_000, 3);
+
+  test('an unchanged credential is renewed in place, taking the re-read activity and stamps', () => {
+    const held = decodeEntry(encodeEntry(tokenEntry))!;
+    assert.equal(renew(held, reread({})), true);
+    assert.equal(held.token!.lastUsedAt, 1_700_000_009_000);
+    assert.equal(held.verifiedAt, 1_700_000_010_000);
+  });
+
+  test('a verified email is a change: the entry is replaced, never renewed hiding it', () => {
+    const held = cacheEntry({ user: { ...user, emailVerifiedAt: null }, token: { ...tokenEntry.token! } }, 1_700_000_002_000, 3);
+    assert.equal(renew(held, reread({ emailVerifiedAt: 1_700_000_008_000 })), false);
+    assert.equal(held.user.emailVerifiedAt, null, 'left as it was, for the caller to replace');
   });
 });
