@@ -30,7 +30,7 @@ function tokenEntry(i: number, now: number): CacheEntry {
   return cacheEntry(
     {
       token: { id: 5_000_000 + i, userId, name: 'auth_token', abilities: ['*'], createdAt: now - 86_400_000, lastUsedAt: now - 60_000, expiresAt: now + 29 * 86_400_000 },
-      user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000 },
+      user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000, emailVerifiedAt: now - 399 * 86_400_000 },
     },
     now,
     3,
@@ -43,7 +43,7 @@ function sessionEntry(i: number, now: number): CacheEntry {
   return cacheEntry(
     {
       session: { id: 7_000_000 + i, userId, ip: `203.0.${(i >> 8) & 255}.${i & 255}`, userAgent: CHROME_UA, createdAt: now - 3_600_000, lastActiveAt: now - 60_000 },
-      user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000 },
+      user: { id: userId, name: `Firstname Lastname${i % 1000}`, email: `firstname.lastname${i}@example.com`, createdAt: now - 400 * 86_400_000, emailVerifiedAt: now - 399 * 86_400_000 },
     },
     now,
     3,

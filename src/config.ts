@@ -63,6 +63,36 @@ export interface Config {
   /** Bounds of the in-process cache tier. */
   memoryCacheEntries: number;
   memoryCacheBytes: number;
+  /** Account recovery and email verification (docs/recovery.md). */
+  recovery: RecoveryConfig;
+}
+
+export interface RecoveryConfig {
+  /** Base of the links in mails, without a trailing slash. */
+  appUrl: string;
+  /** Laravel's APP_KEY exactly as configured; undefined: generated once and kept in the database. */
+  appKey?: string;
+  /** undefined: mails are written to the log. */
+  mail?: MailServerConfig;
+  mailFrom: { address: string; name: string };
+  /** A directory whose files replace the built-in mail templates of the same name. */
+  mailTemplatesDir?: string;
+  passwordResetExpireMinutes: number;
+  passwordResetThrottleSeconds: number;
+  requireVerifiedEmail: boolean;
+  /** The outbox worker: how often idle instances look for due mails, first retry delay, attempts. */
+  mailPollMs: number;
+  mailRetryBaseMs: number;
+  mailMaxAttempts: number;
+}
+
+export interface MailServerConfig {
+  host: string;
+  port: number;
+  /** TLS from the first byte (smtps://, MAIL_ENCRYPTION=ssl); else STARTTLS when offered. */
+  secure: boolean;
+  user?: string;
+  password?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -114,6 +144,7 @@ export function parseConfig(env: Env): Config {
     lastUsedFlushSeconds: integer(read, 'LATCHKEY_LAST_USED_FLUSH', 60, 1, MAX_TIMER_MS / 1000),
     memoryCacheEntries: integer(read, 'LATCHKEY_MEMORY_CACHE_ENTRIES', 100_000, 0),
     memoryCacheBytes: integer(read, 'LATCHKEY_MEMORY_CACHE_MB', 64, 0) * 1024 * 1024,
+    recovery: recoveryConfig(read),
   };
 }
 
@@ -245,6 +276,95 @@ function logLevel(raw: string | undefined): string {
   const level = (raw ?? 'info').toLowerCase();
   if (!LOG_LEVELS.includes(level)) throw new ConfigError('LOG_LEVEL', `unknown level "${raw}" (use ${LOG_LEVELS.join(', ')})`);
   return level;
+}
+
+// ---- account recovery and email verification ----------------------------------------------
+
+function recoveryConfig(read: (n: string) => string | undefined): RecoveryConfig {
+  const templates = read('MAIL_TEMPLATES_DIR');
+  if (templates !== undefined && !existsSync(templates)) throw new ConfigError('MAIL_TEMPLATES_DIR', `no such directory "${templates}"`);
+  return {
+    appUrl: appUrl(read('APP_URL') ?? 'http://localhost:3000'),
+    appKey: appKey(read('APP_KEY')),
+    mail: mailServer(read),
+    mailFrom: { address: mailAddress(read('MAIL_FROM_ADDRESS') ?? 'latchkey@localhost'), name: read('MAIL_FROM_NAME') ?? 'latchkey' },
+    mailTemplatesDir: templates,
+    passwordResetExpireMinutes: integer(read, 'PASSWORD_RESET_EXPIRE', 60, 1, 10_080),
+    passwordResetThrottleSeconds: integer(read, 'PASSWORD_RESET_THROTTLE', 60, 0, 86_400),
+    requireVerifiedEmail: boolean(read, 'REQUIRE_VERIFIED_EMAIL', false),
+    mailPollMs: integer(read, 'LATCHKEY_MAIL_POLL_MS', 5000, 10, MAX_TIMER_MS),
+    mailRetryBaseMs: integer(read, 'LATCHKEY_MAIL_RETRY_MS', 5000, 10, MAX_TIMER_MS),
+    mailMaxAttempts: integer(read, 'LATCHKEY_MAIL_MAX_ATTEMPTS', 10, 1, 100),
+  };
+}
+
+function appUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('APP_URL', `not a valid URL: "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('APP_URL', `use http:// or https://, got "${url.protocol}"`);
+  // Kept as written (not re-serialised by URL): signed links must match Laravel's byte for byte.
+  return raw.replace(/\/+$/, '');
+}
+
+/** Laravel's key: `base64:` and 16 or 32 bytes, or a raw string; used as the HMAC key as written. */
+function appKey(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.startsWith('base64:')) {
+    const bytes = Buffer.from(raw.slice(7), 'base64');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw.slice(7)) || (bytes.length !== 16 && bytes.length !== 32)) {
+      throw new ConfigError('APP_KEY', 'base64: must be followed by 16 or 32 bytes in base64 (php artisan key:generate --show)');
+    }
+  } else if (raw.length < 16) {
+    throw new ConfigError('APP_KEY', 'a raw key must be at least 16 characters');
+  }
+  return raw;
+}
+
+function mailAddress(raw: string): string {
+  if (!/^[^\s@<>]+@[^\s@<>]+$/.test(raw)) throw new ConfigError('MAIL_FROM_ADDRESS', `not an email address: "${raw}"`);
+  return raw;
+}
+
+/** MAIL_URL, else Laravel's MAIL_HOST and friends; neither: undefined (mail goes to the log). */
+function mailServer(read: (n: string) => string | undefined): MailServerConfig | undefined {
+  const url = read('MAIL_URL');
+  if (url !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError('MAIL_URL', `not a valid URL: "${redactUrl(url)}"`);
+    }
+    if (parsed.protocol !== 'smtp:' && parsed.protocol !== 'smtps:') throw new ConfigError('MAIL_URL', `unsupported scheme "${parsed.protocol}" (use smtp:// or smtps://)`);
+    if (!parsed.hostname) throw new ConfigError('MAIL_URL', 'the URL names no host');
+    const secure = parsed.protocol === 'smtps:';
+    return {
+      host: parsed.hostname.replace(/^\[|\]$/g, ''),
+      port: parsed.port ? Number(parsed.port) : secure ? 465 : 587,
+      secure,
+      user: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+      password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    };
+  }
+  const host = read('MAIL_HOST');
+  if (host === undefined) return undefined;
+  const encryption = read('MAIL_ENCRYPTION')?.toLowerCase();
+  if (encryption !== undefined && !['ssl', 'tls', 'starttls', 'null'].includes(encryption)) {
+    throw new ConfigError('MAIL_ENCRYPTION', `expected ssl, tls or null, got "${encryption}"`);
+  }
+  // Laravel: `ssl` (and port 465) is TLS from the start; `tls` negotiates STARTTLS.
+  const port = integer(read, 'MAIL_PORT', encryption === 'ssl' ? 465 : 587, 1, 65535);
+  return {
+    host,
+    port,
+    secure: encryption === 'ssl' || (encryption === undefined && port === 465),
+    user: passwordOf(read('MAIL_USERNAME')),
+    password: passwordOf(read('MAIL_PASSWORD')),
+  };
 }
 
 /** Hides the password of a connection URL in messages. */

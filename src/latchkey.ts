@@ -12,6 +12,10 @@ import { createPasswordHasher, type PasswordHasher } from './core/passwords.js';
 import { Metrics } from './observability/metrics.js';
 import { SqlStore } from './store/sql-store.js';
 import { migrateDatabase } from './store/migrate.js';
+import { openAccountRecovery } from './account-recovery.js';
+import type { PasswordRecovery } from './core/recovery.js';
+import type { EmailVerification } from './core/email-verification.js';
+import type { MailOutbox } from './mail/outbox.js';
 
 export interface Latchkey {
   config: Config;
@@ -30,6 +34,10 @@ export interface Latchkey {
   accounts: Accounts;
   metrics: Metrics;
   logger: Logger;
+  /** Account recovery and email verification (docs/recovery.md). */
+  recovery: PasswordRecovery;
+  verification: EmailVerification;
+  mailOutbox: MailOutbox;
   close(): Promise<void>;
 }
 
@@ -85,12 +93,17 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
     activity.start();
     const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds);
     const credentials: Credentials = new Credentials({ config, store: credentialStore, users: store.users, cache, activity, metrics });
-    const accounts = new Accounts({ config, users: store.users, credentials, hasher, rateLimiter, metrics, logger });
+    const instanceId = randomUUID();
+    const account = openAccountRecovery(config, { store, sharedCounters: cache.redis, credentials, hasher, metrics, logger, instanceId, sendsMail: !options.announceByEpoch });
+    const accounts = new Accounts({ config, users: store.users, credentials, hasher, rateLimiter, metrics, logger, onRegistered: account.onRegistered });
     metrics.databaseUp.set(1);
 
     return {
       config,
-      instanceId: randomUUID(),
+      instanceId,
+      recovery: account.recovery,
+      verification: account.verification,
+      mailOutbox: account.outbox,
       store,
       cache,
       rateLimiter,
@@ -102,6 +115,7 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
       logger,
       async close() {
         await activity.close();
+        await account.close();
         rateLimiter.close();
         await cache.close();
         await store.close();

@@ -48,7 +48,7 @@ export function renew(held: CacheEntry, fresh: CacheEntry): boolean {
 }
 
 function sameUser(a: User, b: User): boolean {
-  return a.id === b.id && a.name === b.name && a.email === b.email && a.createdAt === b.createdAt;
+  return a.id === b.id && a.name === b.name && a.email === b.email && a.createdAt === b.createdAt && a.emailVerifiedAt === b.emailVerifiedAt;
 }
 
 function sameToken(a: TokenRecord, b: TokenRecord): boolean {
@@ -68,17 +68,18 @@ function sameSession(a: SessionRecord, b: SessionRecord): boolean {
 
 // Redis holds entries as compact JSON arrays (positions, not key names): about half the bytes of
 // the objects, so less memory per cached credential and less to parse on a Redis hit.
-//   token:   ["t1", epoch, verifiedAt, userId, userName, email, userCreatedAt,
+//   token:   ["t2", epoch, verifiedAt, userId, userName, email, userCreatedAt, emailVerifiedAt,
 //             tokenId, tokenName, abilities, createdAt, lastUsedAt, expiresAt]
-//   session: ["s1", epoch, verifiedAt, userId, userName, email, userCreatedAt,
+//   session: ["s2", epoch, verifiedAt, userId, userName, email, userCreatedAt, emailVerifiedAt,
 //             sessionId, ip, userAgent, createdAt, lastActiveAt]
 // The tag names the layout: a value in any other form is a miss, and is overwritten by the fill.
-const TOKEN_TAG = 't1';
-const SESSION_TAG = 's1';
+// t1/s1 (before email_verified_at) values left in Redis by an older version are misses.
+const TOKEN_TAG = 't2';
+const SESSION_TAG = 's2';
 
 export function encodeEntry(entry: CacheEntry): string {
   const { user, token, session } = entry;
-  const head = [entry.epoch, entry.verifiedAt, user.id, user.name, user.email, user.createdAt];
+  const head = [entry.epoch, entry.verifiedAt, user.id, user.name, user.email, user.createdAt, user.emailVerifiedAt];
   if (token) return JSON.stringify([TOKEN_TAG, ...head, token.id, token.name, token.abilities, token.createdAt, token.lastUsedAt, token.expiresAt]);
   if (session) return JSON.stringify([SESSION_TAG, ...head, session.id, session.ip, session.userAgent, session.createdAt, session.lastActiveAt]);
   throw new Error('a cache entry holds a token or a session');
@@ -92,13 +93,13 @@ export function decodeEntry(raw: string): CacheEntry | undefined {
     return undefined;
   }
   if (!Array.isArray(v) || typeof v[1] !== 'number' || typeof v[2] !== 'number' || typeof v[3] !== 'number') return undefined;
-  const user: User = { id: v[3], name: v[4], email: v[5], createdAt: v[6] };
-  if (v[0] === TOKEN_TAG && v.length === 13 && Array.isArray(v[9])) {
-    const token: TokenRecord = { id: v[7], userId: user.id, name: v[8], abilities: v[9], createdAt: v[10], lastUsedAt: v[11], expiresAt: v[12] };
+  const user: User = { id: v[3], name: v[4], email: v[5], createdAt: v[6], emailVerifiedAt: v[7] };
+  if (v[0] === TOKEN_TAG && v.length === 14 && Array.isArray(v[10])) {
+    const token: TokenRecord = { id: v[8], userId: user.id, name: v[9], abilities: v[10], createdAt: v[11], lastUsedAt: v[12], expiresAt: v[13] };
     return cacheEntry({ user, token }, v[2], v[1]);
   }
-  if (v[0] === SESSION_TAG && v.length === 12) {
-    const session: SessionRecord = { id: v[7], userId: user.id, ip: v[8], userAgent: v[9], createdAt: v[10], lastActiveAt: v[11] };
+  if (v[0] === SESSION_TAG && v.length === 13) {
+    const session: SessionRecord = { id: v[8], userId: user.id, ip: v[9], userAgent: v[10], createdAt: v[11], lastActiveAt: v[12] };
     return cacheEntry({ user, session }, v[2], v[1]);
   }
   return undefined;

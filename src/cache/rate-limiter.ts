@@ -1,4 +1,5 @@
-// Fixed-window attempt counters for login, session login and password change (docs/api.md §3).
+// Fixed-window attempt counters for login, session login and password change (docs/api.md §3),
+// and, each under a scope of its own, for the recovery routes (docs/recovery.md).
 // An attempt is counted before the password is checked (so parallel guesses cannot slip past
 // the limit) and the count is cleared by a success. Redis counts atomically across instances;
 // without it, or while it is unavailable, each instance counts in memory.
@@ -28,6 +29,8 @@ export class RateLimiter {
   constructor(
     private readonly limit: number,
     private readonly shared: SharedCounters | undefined,
+    /** Names the counters of one use; login's (no scope) keep their original keys. */
+    private readonly scope = '',
   ) {
     this.sweeper = setInterval(() => this.sweep(), WINDOW_MS);
     this.sweeper.unref();
@@ -54,7 +57,7 @@ export class RateLimiter {
 
   private key(email: string, ip: string): string {
     // Hashed so that no address or email is readable in Redis and no byte of it is special.
-    return `rl:${createHash('sha256').update(`${normaliseEmail(email)}\n${ip}`).digest('hex')}`;
+    return `rl:${this.scope && `${this.scope}:`}${createHash('sha256').update(`${normaliseEmail(email)}\n${ip}`).digest('hex')}`;
   }
 
   private async sharedHit(key: string): Promise<[number, number] | undefined> {

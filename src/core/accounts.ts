@@ -10,7 +10,7 @@ import { normaliseEmail } from './emails.js';
 import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
 import { publicUser, type ClientInfo, type Credentials, type IssuedSession, type IssuedToken } from './credentials.js';
 import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
-import type { UserStore } from './ports.js';
+import type { OutgoingMail, UserStore } from './ports.js';
 import { randomAlphanumeric } from './token-format.js';
 import type { AuthContext, SessionRecord, TokenRecord, User, UserWithPassword } from './types.js';
 import * as v from './validation.js';
@@ -67,6 +67,8 @@ export interface AccountsDeps {
   rateLimiter: RateLimiter;
   metrics: Metrics;
   logger: Logger;
+  /** The mail recorded with every new user (verification), and what to do once it is committed. */
+  onRegistered?: { mail: (user: User) => OutgoingMail; committed: () => void };
 }
 
 export class Accounts {
@@ -83,13 +85,17 @@ export class Accounts {
 
   async register(input: Registration): Promise<IssuedToken> {
     const newUser = await this.newUser(input);
-    return this.taken(this.credentials.issueForNewUser(newUser, { name: input.deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null }));
+    const spec = { name: input.deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null };
+    const issued = await this.taken(this.credentials.issueForNewUser(newUser, spec, this.deps.onRegistered?.mail));
+    this.deps.onRegistered?.committed();
+    return issued;
   }
 
   /** An account without a token (the CLI's user:create, which has no route: its fields are checked here). */
   async createUser(input: NewAccount): Promise<User> {
     v.validateInput(NEW_ACCOUNT_SCHEMA, input);
-    const { user } = await this.taken(this.deps.users.create(await this.newUser(input), null));
+    const { user } = await this.taken(this.deps.users.create(await this.newUser(input), null, this.deps.onRegistered?.mail));
+    this.deps.onRegistered?.committed();
     return user;
   }
 

@@ -16,7 +16,7 @@
 import type { Config } from '../config.js';
 import type { Metrics, ValidationOutcome, ValidationTimer } from '../observability/metrics.js';
 import type { ActivityRecorder } from './activity.js';
-import type { CredentialCache, CredentialRows, CredentialStore, NewSession, NewToken, NewUser, UserStore } from './ports.js';
+import type { CredentialCache, CredentialRows, CredentialStore, NewSession, NewToken, NewUser, OutgoingMail, ResetLink, UserStore } from './ports.js';
 import { newSecret, randomAlphanumeric, sha256Hex, tokenReader, type ParsedToken, type TokenReader } from './token-format.js';
 import type { AuthContext, Revoked, SessionRecord, TokenRecord, User } from './types.js';
 
@@ -173,10 +173,13 @@ export class Credentials {
     return issuedToken(tokenId!, secret, token, user);
   }
 
-  /** A new account and its first token, in one transaction (no user is left without it). */
-  async issueForNewUser(newUser: NewUser, spec: TokenSpec): Promise<IssuedToken> {
+  /**
+   * A new account and its first token, in one transaction (no user is left without it), with
+   * the mail `welcome` makes for it (the verification mail).
+   */
+  async issueForNewUser(newUser: NewUser, spec: TokenSpec, welcome?: (user: User) => OutgoingMail): Promise<IssuedToken> {
     const { secret, token } = this.mintToken(spec);
-    const { user, tokenId } = await this.deps.users.create(newUser, token);
+    const { user, tokenId } = await this.deps.users.create(newUser, token, welcome);
     return issuedToken(tokenId!, secret, token, user);
   }
 
@@ -205,6 +208,18 @@ export class Credentials {
       token: issuedToken(tokenId!, secret, token, user),
       session: minted && sessionId !== null ? { secret: minted.secret, sessionId, user: publicUser(user) } : null,
     };
+  }
+
+  /**
+   * A password reset: the new hash, the reset link spent and every token and session of the
+   * user revoked, all in one transaction, then forgotten everywhere; a crash leaves either the
+   * old password with its credentials or the new one with none. Throws ResetLinkSpentError when
+   * the link was spent since it was checked (nothing changes then).
+   */
+  async resetPassword(userId: number, passwordHash: string, link: ResetLink): Promise<RevokedCount> {
+    const { revoked } = await this.deps.store.issue(userId, {}, { revokeOthers: true, passwordHash, spendResetLink: link });
+    await this.forget(revoked);
+    return { tokens: revoked.tokens.length, sessions: revoked.sessions.length };
   }
 
   private mintToken(spec: TokenSpec): { secret: string; token: NewToken } {
@@ -311,7 +326,7 @@ function issuedToken(tokenId: number, secret: string, token: NewToken, user: Use
 
 /** A user without its password hash (UserWithPassword is a User too). */
 export function publicUser(user: User): User {
-  return { id: user.id, name: user.name, email: user.email, createdAt: user.createdAt };
+  return { id: user.id, name: user.name, email: user.email, createdAt: user.createdAt, emailVerifiedAt: user.emailVerifiedAt };
 }
 
 export function hasAbility(ctx: AuthContext, ability: string): boolean {

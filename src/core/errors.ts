@@ -41,3 +41,17 @@ export class EmailTakenError extends Error {
     this.name = 'EmailTakenError';
   }
 }
+
+// ---- account recovery and email verification (docs/recovery.md) ----------------------------
+
+export const invalidResetToken = () => new AppError(422, 'invalid_reset_token', 'This password reset link is invalid, used or expired. Ask for a new one.');
+export const invalidSignature = () => new AppError(403, 'invalid_signature', 'This verification link is invalid or expired. Ask for a new one.');
+export const emailUnverified = () => new AppError(403, 'email_unverified', 'Verify your email address first.');
+
+/** A reset link's row was spent (or replaced) between its check and the reset's transaction. */
+export class ResetLinkSpentError extends Error {
+  constructor() {
+    super('password reset link already spent');
+    this.name = 'ResetLinkSpentError';
+  }
+}

@@ -31,6 +31,19 @@ export interface IssueOptions {
   revokeOthers: boolean;
   /** Set this password hash in the same transaction (a password change). */
   passwordHash?: string;
+  /**
+   * Spend this password reset link in the same transaction (a password reset): its row is
+   * deleted only if it still holds the hash that was checked, else the whole transaction is
+   * undone with ResetLinkSpentError (of two resets racing with one link, one wins).
+   */
+  spendResetLink?: ResetLink;
+}
+
+/** A password_reset_tokens row as checked: Laravel's broker keys it by email. */
+export interface ResetLink {
+  email: string;
+  /** The hash of the token (bcrypt or argon2id), as Laravel's broker writes it. */
+  tokenHash: string;
 }
 
 /** Which rows a revocation deletes. */
@@ -71,11 +84,21 @@ export interface NewUser {
   passwordHash: string;
 }
 
+/** A mail recorded in the outbox (src/mail/outbox.ts) and sent after the transaction that made it true. */
+export interface OutgoingMail {
+  template: 'password-reset' | 'verify-email';
+  to: string;
+  values: Record<string, string>;
+}
+
 export interface UserStore {
   findByEmail(email: string): Promise<UserWithPassword | undefined>;
   findById(id: number): Promise<UserWithPassword | undefined>;
-  /** With its first token when given, in one transaction; throws EmailTakenError when the email exists (any case). */
-  create(user: NewUser, firstToken: NewToken | null): Promise<{ user: User; tokenId: number | null }>;
+  /**
+   * With its first token when given, and the mail `welcome` makes for the new user (the
+   * verification mail), in one transaction; throws EmailTakenError when the email exists (any case).
+   */
+  create(user: NewUser, firstToken: NewToken | null, welcome?: (user: User) => OutgoingMail): Promise<{ user: User; tokenId: number | null }>;
   setPasswordHash(userId: number, passwordHash: string): Promise<void>;
 }
 

@@ -6,6 +6,8 @@ export interface User {
   email: string;
   /** ms since epoch, null when a Laravel row has none */
   createdAt: number | null;
+  /** ms since epoch when the user followed a verification link; null until then */
+  emailVerifiedAt: number | null;
 }
 
 export interface UserWithPassword extends User {

@@ -41,6 +41,11 @@ export function objectSchema<P extends Record<string, object>>(properties: P, re
   return { type: 'object', required, properties } as const;
 }
 
+/** An object body that refuses unknown fields (each a 422 "is not allowed"). */
+export function closedObjectSchema<P extends Record<string, object>>(properties: P, required: (keyof P & string)[]) {
+  return { ...objectSchema(properties, required), additionalProperties: false } as const;
+}
+
 // ---- validation ----------------------------------------------------------------------------
 
 const INPUT_OPTIONS = {

@@ -9,7 +9,7 @@ import type { MaybePromise } from '../core/credentials.js';
 import type { AuthContext } from '../core/types.js';
 import { ConfigError, loadConfig, redactUrl, type Config } from '../config.js';
 import { presentInstant, presentUser } from '../http/presenters.js';
-import { authorize, credentialValidator, type PresentedRequest } from '../http/request-credentials.js';
+import { authorize, credentialValidator, verifiedEmailRule, type PresentedRequest } from '../http/request-credentials.js';
 import { openLatchkey, type Latchkey } from '../latchkey.js';
 import { createLogger } from '../observability/logger.js';
 import { dialectOf } from '../store/connect.js';
@@ -26,7 +26,7 @@ export interface EmbedOptions {
 
 /** `req.auth`: who is calling, in the JSON shapes of the HTTP API. */
 export interface RequestAuth {
-  readonly user: { readonly id: number; readonly name: string | null; readonly email: string; readonly created_at: string | null };
+  readonly user: { readonly id: number; readonly name: string | null; readonly email: string; readonly created_at: string | null; readonly email_verified_at: string | null };
   /** The bearer token; null for a cookie session. */
   readonly token: { readonly id: number; readonly name: string; readonly abilities: readonly string[]; readonly expires_at: string | null } | null;
   /** The cookie session; null for a bearer token. */
@@ -39,7 +39,8 @@ export interface EmbeddedLatchkey {
   /**
    * Checks the request's credential (bearer token, or session cookie with the CSRF rule for
    * unsafe methods) and `ability`. Throws, or rejects with, an AppError to answer otherwise
-   * (401 `unauthenticated`, 403 `forbidden` or `csrf_mismatch`; 503 when the database is needed
+   * (401 `unauthenticated`, 403 `forbidden` or `csrf_mismatch`, with REQUIRE_VERIFIED_EMAIL 403
+   * `email_unverified` for a user whose email is not verified; 503 when the database is needed
    * and down). Synchronous when the credential is in the in-process tier.
    */
   authorize(request: PresentedRequest, ability?: string): MaybePromise<RequestAuth>;
@@ -66,6 +67,7 @@ export async function embedLatchkey(options: EmbedOptions = {}): Promise<Embedde
   await requireMigratedDatabase(config);
   const core = await openLatchkey(config, { logger: options.logger ?? createLogger(config.logLevel) });
   const validator = credentialValidator(core);
+  const rule = verifiedEmailRule(core);
   const views = new WeakMap<AuthContext, RequestAuth>();
   const viewOf = (ctx: AuthContext): RequestAuth => {
     let view = views.get(ctx);
@@ -78,7 +80,7 @@ export async function embedLatchkey(options: EmbedOptions = {}): Promise<Embedde
   return {
     core,
     authorize(request, ability) {
-      const found = authorize(validator, request, ability);
+      const found = authorize(validator, request, ability, rule);
       return found instanceof Promise ? found.then(viewOf) : viewOf(found);
     },
     close: () => core.close(),

@@ -22,12 +22,12 @@ export const ANY_CREDENTIAL: { [scheme: string]: string[] }[] = [{ bearerAuth: [
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'bad_request: the body is not JSON or not a JSON object',
   401: 'unauthenticated (no, malformed, unknown, expired or revoked credentials) or invalid_credentials (login)',
-  403: 'forbidden (the token lacks an ability) or csrf_mismatch (cookie request without a matching X-XSRF-TOKEN)',
+  403: 'forbidden (the token lacks an ability), csrf_mismatch (cookie request without a matching X-XSRF-TOKEN), invalid_signature (a bad or expired verification link) or email_unverified (REQUIRE_VERIFIED_EMAIL)',
   404: 'not_found',
   409: 'email_taken',
   413: 'payload_too_large: the body is over 64 KiB',
   415: 'unsupported_media_type: a non-empty body that is not application/json',
-  422: 'validation_failed: `fields` names each wrong field',
+  422: 'validation_failed: `fields` names each wrong field; invalid_reset_token: a wrong, used or expired reset link',
   429: 'too_many_requests: see the Retry-After header (seconds)',
   503: 'unavailable: the database is unreachable',
 };

@@ -24,7 +24,7 @@ export function presentInstant(ms: number | null): string | null {
 }
 
 export function presentUser(user: User) {
-  return { id: user.id, name: user.name, email: user.email, created_at: presentInstant(user.createdAt) };
+  return { id: user.id, name: user.name, email: user.email, created_at: presentInstant(user.createdAt), email_verified_at: presentInstant(user.emailVerifiedAt) };
 }
 
 export function presentTokenResponse(issued: IssuedToken) {
@@ -60,8 +60,8 @@ const dateTime = { type: ['string', 'null'], format: 'date-time' } as const;
 
 export const userSchema = {
   type: 'object',
-  required: ['id', 'name', 'email', 'created_at'],
-  properties: { id: { type: 'integer' }, name: nullableString, email: { type: 'string' }, created_at: dateTime },
+  required: ['id', 'name', 'email', 'created_at', 'email_verified_at'],
+  properties: { id: { type: 'integer' }, name: nullableString, email: { type: 'string' }, created_at: dateTime, email_verified_at: dateTime },
 } as const;
 
 export const tokenResponseSchema = {

@@ -1,12 +1,13 @@
 // Who is calling, for any HTTP framework: the rules of docs/api.md §3 and §4 over a request's method,
 // headers and cookies. A bearer header wins over the session cookie (an invalid bearer token is
 // 401 even with a valid cookie); a cookie-authenticated state change needs the CSRF double
-// submit. The latchkey server (./credentials.ts), the Fastify plugin and the Express middleware
+// submit; with REQUIRE_VERIFIED_EMAIL, /verify and the embedded authorize() also need a verified
+// email. The latchkey server (./credentials.ts), the Fastify plugin and the Express middleware
 // (src/embed/) all decide through here, so they cannot drift apart.
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseCookie } from 'cookie';
 import { hasAbility, type Credentials, type MaybePromise } from '../core/credentials.js';
-import { csrfMismatch, forbidden, unauthenticated } from '../core/errors.js';
+import { csrfMismatch, emailUnverified, forbidden, unauthenticated } from '../core/errors.js';
 import { constantTimeEqual } from '../core/token-format.js';
 import type { AuthContext } from '../core/types.js';
 import type { Latchkey } from '../latchkey.js';
@@ -39,14 +40,41 @@ export function credentialValidator(latchkey: Latchkey): CredentialValidator {
   return latchkey.credentials;
 }
 
+/** A further condition on an accepted credential: returns it, or throws the AppError to answer. */
+export type CredentialRule = (ctx: AuthContext) => MaybePromise<AuthContext>;
+
 /**
- * The caller's credential checked and holding `ability` when one is named; throws (or rejects
- * with) the AppError to answer otherwise: 401 `unauthenticated`, 403 `forbidden` or 403
- * `csrf_mismatch`. Synchronous on the warm path: no promise per request.
+ * The caller's credential checked and holding `ability` when one is named, then passing `rule`
+ * when given; throws (or rejects with) the AppError to answer otherwise: 401 `unauthenticated`,
+ * 403 `forbidden`, `csrf_mismatch` or the rule's. Synchronous on the warm path: no promise per request.
  */
-export function authorize(validator: CredentialValidator, request: PresentedRequest, ability?: string): MaybePromise<AuthContext> {
+export function authorize(validator: CredentialValidator, request: PresentedRequest, ability?: string, rule?: CredentialRule): MaybePromise<AuthContext> {
   const found = resolveCredential(validator, request);
-  return found instanceof Promise ? found.then((ctx) => accept(ctx, ability)) : accept(found, ability);
+  return found instanceof Promise ? found.then((ctx) => accepted(ctx, ability, rule)) : accepted(found, ability, rule);
+}
+
+function accepted(ctx: AuthContext | undefined, ability: string | undefined, rule: CredentialRule | undefined): MaybePromise<AuthContext> {
+  const checked = accept(ctx, ability);
+  return rule ? rule(checked) : checked;
+}
+
+/**
+ * REQUIRE_VERIFIED_EMAIL (docs/recovery.md), the one rule the server's /verify and the embedded
+ * authorize() both apply: 403 `email_unverified` for a user who has not followed a verification
+ * link. Undefined when the setting is off. Synchronous for a user cached as verified; for one
+ * cached as unverified, the database is asked (at most once a second per user), since the link
+ * may have been followed on another instance after the credential was cached.
+ */
+export function verifiedEmailRule(latchkey: Latchkey): CredentialRule | undefined {
+  if (!latchkey.config.recovery.requireVerifiedEmail) return undefined;
+  const { verification } = latchkey;
+  return (ctx) => {
+    if (ctx.user.emailVerifiedAt !== null) return ctx;
+    return verification.verifiedAt(ctx.user).then((verifiedAt) => {
+      if (verifiedAt === null) throw emailUnverified();
+      return ctx;
+    });
+  };
 }
 
 function accept(ctx: AuthContext | undefined, ability: string | undefined): AuthContext {

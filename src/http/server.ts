@@ -7,6 +7,7 @@ import { accountPageRoutes } from './account-page/routes.js';
 import { registerOpenApi } from './openapi.js';
 import { accountRoutes } from './routes/account.js';
 import { opsRoutes } from './routes/ops.js';
+import { recoveryRoutes } from './routes/recovery.js';
 import { sessionRoutes } from './routes/sessions.js';
 
 export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> {
@@ -15,6 +16,7 @@ export async function buildServer(latchkey: Latchkey): Promise<FastifyInstance> 
   await registerOpenApi(app);
   await app.register(accountRoutes(latchkey));
   await app.register(sessionRoutes(latchkey));
+  await app.register(recoveryRoutes(latchkey));
   await app.register(opsRoutes(latchkey));
   await app.register(accountPageRoutes);
   return app;

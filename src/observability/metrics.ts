@@ -95,6 +95,12 @@ export class Metrics {
     labelNames: ['table'] as const,
     registers: [this.registry],
   });
+  readonly mails = new Counter({
+    name: 'latchkey_mails_total',
+    help: 'Mails of the outbox by outcome: sent, retried (an attempt failed; another follows) or failed (given up)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   readonly redisUp: Gauge;
   readonly databaseUp = new Gauge({
     name: 'latchkey_database_up',

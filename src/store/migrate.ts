@@ -116,6 +116,36 @@ function migrations(dialect: DialectName, schema: string | undefined): Record<st
           .execute();
       },
     },
+    '2026_12_04_000003_recovery_tables': {
+      async up(db: Db) {
+        // Laravel's own migration creates it in most apps: left as it is when present.
+        if (!(await tableExists(db, 'password_reset_tokens', schema))) {
+          await createTable(db, 'password_reset_tokens')
+            .addColumn('email', 'varchar(255)', (c) => c.primaryKey())
+            .addColumn('token', 'varchar(255)', (c) => c.notNull())
+            .addColumn('created_at', timestamp as any)
+            .execute();
+        }
+        await createTable(db, 'latchkey_mail_outbox')
+          .addColumn('id', idType as any, id)
+          .addColumn('template', 'varchar(64)', (c) => c.notNull())
+          .addColumn('recipient', 'varchar(255)', (c) => c.notNull())
+          .addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', requiredTimestamp as any, (c) => c.notNull())
+          .addColumn('lease_holder', 'varchar(64)')
+          .addColumn('lease_until', timestamp as any)
+          .addColumn('failed_at', timestamp as any)
+          .addColumn('last_error', 'text')
+          .addColumn('created_at', requiredTimestamp as any, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('latchkey_mail_outbox_next_attempt_at_index').on('latchkey_mail_outbox').column('next_attempt_at').execute();
+        await createTable(db, 'latchkey_settings')
+          .addColumn('name', 'varchar(191)', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -53,12 +53,45 @@ export interface LocksTable {
   expires_at: string;
 }
 
+/** Laravel's password broker table: one row per email, the token stored hashed (Hash::make). */
+export interface PasswordResetTokensTable {
+  email: string;
+  token: string;
+  created_at: string | null;
+}
+
+/** Mails waiting to be sent (src/mail/outbox.ts); a row is deleted once its mail is sent. */
+export interface MailOutboxTable {
+  id: Generated<number>;
+  template: string;
+  recipient: string;
+  /** JSON of the template's values; emptied once the mail is sent or given up. */
+  payload: string;
+  attempts: number;
+  next_attempt_at: string;
+  /** Which instance is sending it, until when (a lease: another instance takes over after). */
+  lease_holder: string | null;
+  lease_until: string | null;
+  failed_at: string | null;
+  last_error: string | null;
+  created_at: string;
+}
+
+/** Values every instance must share, such as the generated APP_KEY. */
+export interface SettingsTable {
+  name: string;
+  value: string;
+}
+
 export interface Database {
   users: UsersTable;
   personal_access_tokens: PersonalAccessTokensTable;
   latchkey_sessions: SessionsTable;
   latchkey_cache_state: CacheStateTable;
   latchkey_locks: LocksTable;
+  password_reset_tokens: PasswordResetTokensTable;
+  latchkey_mail_outbox: MailOutboxTable;
+  latchkey_settings: SettingsTable;
 }
 
 export const USER_MODEL = 'App\\Models\\User';

@@ -2,11 +2,12 @@
 // write that issues or removes credentials is one transaction and returns the hashes it removed,
 // so that the credentials module can make the caches forget exactly those.
 import { constantTimeEqual } from '../core/token-format.js';
-import type { Credential, CredentialRows, CredentialStore, IssueOptions, NewSession, NewToken, PruneCutoffs } from '../core/ports.js';
+import type { Credential, CredentialRows, CredentialStore, IssueOptions, NewSession, NewToken, PruneCutoffs, ResetLink } from '../core/ports.js';
 import type { Revoked, SessionRecord, TokenRecord, User } from '../core/types.js';
 import { guard } from './failures.js';
 import { IN_LIST_CHUNK, type Executor, type SqlDatabase } from './sql-database.js';
 import { insertToken, setPassword } from './sql-rows.js';
+import { ResetLinkSpentError } from '../core/errors.js';
 import { USER_MODEL } from './schema.js';
 import { fromSqlTime, toSqlTime } from './time.js';
 
@@ -31,6 +32,7 @@ export class SqlCredentialStore implements CredentialStore {
         'u.name as user_name',
         'u.email as user_email',
         'u.created_at as user_created_at',
+        'u.email_verified_at as user_email_verified_at',
       ])
       .where('t.tokenable_type', '=', USER_MODEL);
     query = id === null ? query.where('t.token', '=', hash) : query.where('t.id', '=', id);
@@ -55,6 +57,8 @@ export class SqlCredentialStore implements CredentialStore {
           'u.name as user_name',
           'u.email as user_email',
           'u.created_at as user_created_at',
+          'u.email_verified_at as user_email_verified_at',
+        'u.email_verified_at as user_email_verified_at',
         ])
         .where('s.secret_hash', '=', hash)
         .executeTakeFirst(),
@@ -65,6 +69,7 @@ export class SqlCredentialStore implements CredentialStore {
 
   async issue(userId: number, issue: { token?: NewToken; session?: NewSession }, options: IssueOptions) {
     return this.database.transaction(async (trx) => {
+      if (options.spendResetLink && !(await spendResetLink(trx, options.spendResetLink))) throw new ResetLinkSpentError();
       if (options.passwordHash !== undefined) await setPassword(trx, userId, options.passwordHash);
       const revoked = options.revokeOthers ? await this.deleteRows(trx, { user: userId }) : { tokens: [], sessions: [] };
       const tokenId = issue.token ? await insertToken(this.database, trx, userId, issue.token) : null;
@@ -211,12 +216,18 @@ export class SqlCredentialStore implements CredentialStore {
   }
 }
 
+/** Deletes the reset row if it still holds the hash that was checked; true when it did. */
+async function spendResetLink(trx: Executor, link: ResetLink): Promise<boolean> {
+  const deleted = await trx.deleteFrom('password_reset_tokens').where('email', '=', link.email).where('token', '=', link.tokenHash).executeTakeFirst();
+  return Number(deleted.numDeletedRows) === 1;
+}
+
 function ownerId(rows: CredentialRows): number {
   return 'user' in rows ? rows.user : rows.userId;
 }
 
-function ownerOf(row: { user_id: number; user_name: string | null; user_email: string; user_created_at: string | null }): User {
-  return { id: row.user_id, name: row.user_name, email: row.user_email, createdAt: fromSqlTime(row.user_created_at) };
+function ownerOf(row: { user_id: number; user_name: string | null; user_email: string; user_created_at: string | null; user_email_verified_at: string | null }): User {
+  return { id: row.user_id, name: row.user_name, email: row.user_email, createdAt: fromSqlTime(row.user_created_at), emailVerifiedAt: fromSqlTime(row.user_email_verified_at) };
 }
 
 function tokenRecord(row: {

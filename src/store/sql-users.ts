@@ -2,7 +2,8 @@
 import { sql, type Selectable } from 'kysely';
 import { normaliseEmail } from '../core/emails.js';
 import { EmailTakenError } from '../core/errors.js';
-import type { NewToken, NewUser, UserStore } from '../core/ports.js';
+import type { NewToken, NewUser, OutgoingMail, UserStore } from '../core/ports.js';
+import { enqueueMail } from '../mail/outbox.js';
 import type { User, UserWithPassword } from '../core/types.js';
 import { insertToken, setPassword } from './sql-rows.js';
 import { guard } from './failures.js';
@@ -23,7 +24,7 @@ export class SqlUserStore implements UserStore {
     return row && userWithPassword(row);
   }
 
-  async create(user: NewUser, firstToken: NewToken | null) {
+  async create(user: NewUser, firstToken: NewToken | null, welcome?: (user: User) => OutgoingMail) {
     return this.database.transaction(async (trx) => {
       if (await this.byEmail(trx, user.email).select('id').executeTakeFirst()) throw new EmailTakenError();
       const now = toSqlTime(firstToken?.createdAt ?? Date.now());
@@ -43,7 +44,8 @@ export class SqlUserStore implements UserStore {
         throw error;
       }
       const tokenId = firstToken ? await insertToken(this.database, trx, userId, firstToken) : null;
-      const created: User = { id: userId, name: user.name, email: user.email, createdAt: fromSqlTime(now) };
+      const created: User = { id: userId, name: user.name, email: user.email, createdAt: fromSqlTime(now), emailVerifiedAt: null };
+      if (welcome) await enqueueMail(trx, welcome(created));
       return { user: created, tokenId };
     });
   }
@@ -64,5 +66,5 @@ export class SqlUserStore implements UserStore {
 }
 
 function userWithPassword(row: Selectable<UsersTable>): UserWithPassword {
-  return { id: Number(row.id), name: row.name, email: row.email, createdAt: fromSqlTime(row.created_at), passwordHash: row.password };
+  return { id: Number(row.id), name: row.name, email: row.email, createdAt: fromSqlTime(row.created_at), emailVerifiedAt: fromSqlTime(row.email_verified_at), passwordHash: row.password };
 }

@@ -1,6 +1,7 @@
 // latchkey embedded in an app (docs/embedding.md): the Fastify plugin and the
 // Express middleware (5 and 4) answer as the server does, for bearer tokens and cookie sessions;
-// bad configuration fails at start; /api/auth/verify judges a proxied request's method.
+// bad configuration fails at start; /api/auth/verify judges a proxied request's method;
+// REQUIRE_VERIFIED_EMAIL gates require() as it gates the server's /verify.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { embedLatchkey } from '../../src/embed/embedded.js';
@@ -58,7 +59,7 @@ describe('embedded: the Fastify plugin and the Express middleware answer as the 
       const me = await app.request('GET', '/me', { token: master });
       assert.equal(me.status, 200);
       assert.deepEqual(Object.keys(me.body), ['user', 'token', 'session']);
-      assert.deepEqual(me.body.user, { id: user.id, name: 'Test', email: user.email, created_at: me.body.user.created_at });
+      assert.deepEqual(me.body.user, { id: user.id, name: 'Test', email: user.email, created_at: me.body.user.created_at, email_verified_at: null });
       assert.match(me.body.user.created_at, /^\d{4}-\d\d-\d\dT/);
       assert.deepEqual(Object.keys(me.body.token), ['id', 'name', 'abilities', 'expires_at']);
       assert.deepEqual(me.body.token.abilities, ['*']);
@@ -147,5 +148,34 @@ describe('/api/auth/verify for proxies: X-Original-Method', () => {
     }
     assertError(await verify({ cookies: { [XSRF_COOKIE]: device.xsrf }, headers: { 'x-original-method': 'POST', 'x-xsrf-token': device.xsrf } }), 401, 'unauthenticated');
     assert.equal((await verify({ token: registered.token, headers: { 'x-original-method': 'DELETE' } })).status, 200);
+  });
+});
+
+describe('embedded: REQUIRE_VERIFIED_EMAIL gates require() as it gates /api/auth/verify', () => {
+  const ctx = useStack({ db: 'sqlite', cache: 'memory' }, { REQUIRE_VERIFIED_EMAIL: 'true' });
+  const apps: EmbeddedApp[] = [];
+  before(async () => {
+    apps.push(await startFastifyApp(ctx.stack.env), await startExpressApp(ctx.stack.env, 5));
+  });
+  after(async () => {
+    for (const app of apps) await app.close();
+  });
+
+  test('403 email_unverified until the link is followed on the server, then 200 with email_verified_at', async () => {
+    const { token, user } = await register(ctx.app);
+    for (const app of apps) assertError(await app.request('GET', '/me', { token }), 403, 'email_unverified');
+    assertError(await ctx.app.request('GET', '/api/auth/verify', { token }), 403, 'email_unverified');
+    const link = new URL(await ctx.app.latchkey.verification.link(user));
+    assert.equal((await ctx.app.request('GET', `${link.pathname}${link.search}`, { headers: { host: link.host } })).status, 204);
+    for (const app of apps) {
+      // The embedded instance cached the credential as unverified; the rule asks the database,
+      // reusing an answer for at most a second.
+      let reply = await app.request('GET', '/me', { token });
+      for (const deadline = Date.now() + 10_000; reply.status === 403 && Date.now() < deadline; reply = await app.request('GET', '/me', { token })) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(reply.status, 200, `${app.name}: ${JSON.stringify(reply.body)}`);
+    }
+    assert.equal((await ctx.app.request('GET', '/api/auth/verify', { token })).status, 200);
   });
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, test } from 'node:test';
 import { register, useStack, type Reply, type RequestOptions, type TestApp } from '../helpers/app.js';
+import { toSqlTime } from '../../src/store/time.js';
 
 interface PropertySchema {
   type?: string | string[];
@@ -48,6 +49,15 @@ const VALID: Record<string, Valid> = {
     const { email, password } = await register(app);
     const xsrf = (await app.request('GET', '/api/auth/csrf-cookie')).cookies['XSRF-TOKEN']!;
     return { body: { email, password }, cookies: { 'XSRF-TOKEN': xsrf }, headers: { 'x-xsrf-token': xsrf } };
+  },
+  'post /api/auth/forgot-password': async () => ({ body: { email: `lim${unique()}@example.com` } }),
+  'post /api/auth/reset-password': async (app) => {
+    // An email at its maximum length, so that the probe "at the limit" still names this account.
+    const { email } = await register(app, sized(`lim${unique()}@example.com`, 255));
+    const token = randomBytes(32).toString('hex');
+    const row = { email, token: await app.latchkey.hasher.hash(token), created_at: toSqlTime(Date.now()) };
+    await app.latchkey.store.db.insertInto('password_reset_tokens').values(row).execute();
+    return { body: { email, token, password: 'new password 1' } };
   },
 };
 

@@ -25,6 +25,10 @@ const CONTRACT: [method: string, path: string][] = [
   ['delete', '/api/auth/session'],
   ['get', '/api/auth/sessions'],
   ['delete', '/api/auth/sessions/{id}'],
+  ['post', '/api/auth/forgot-password'],
+  ['post', '/api/auth/reset-password'],
+  ['get', '/api/auth/email/verify/{id}/{hash}'],
+  ['post', '/api/auth/email/verification-notification'],
 ];
 const SECTION_3_API = CONTRACT.slice(0, 9);
 
@@ -37,7 +41,7 @@ describe('OpenAPI description and reference page', () => {
     spec = reply.body;
   });
 
-  test('is OpenAPI 3 and lists exactly the routes of docs/api.md §3 and §4', () => {
+  test('is OpenAPI 3 and lists exactly the routes of docs/api.md §3 and §4, and of docs/recovery.md', () => {
     assert.match(spec.openapi, /^3\./);
     const listed = Object.entries(spec.paths as Record<string, Record<string, unknown>>).flatMap(([path, operations]) =>
       Object.keys(operations)

@@ -81,7 +81,7 @@ describe('configuration defaults', () => {
       LOG_LEVEL: 'WARN',
     });
     assert.deepEqual(
-      { ...config, epochPollMs: undefined, databaseTimeoutMs: undefined, lastUsedFlushSeconds: undefined, memoryCacheEntries: undefined, memoryCacheBytes: undefined },
+      { ...config, epochPollMs: undefined, databaseTimeoutMs: undefined, lastUsedFlushSeconds: undefined, memoryCacheEntries: undefined, memoryCacheBytes: undefined, recovery: undefined },
       {
         port: 8080,
         host: '0.0.0.0',
@@ -111,6 +111,7 @@ describe('configuration defaults', () => {
         lastUsedFlushSeconds: undefined,
         memoryCacheEntries: undefined,
         memoryCacheBytes: undefined,
+        recovery: undefined, // test/unit/recovery-config.test.ts
       },
     );
   });

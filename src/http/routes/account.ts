@@ -6,7 +6,7 @@ import type { AuthContext } from '../../core/types.js';
 import { forbidden } from '../../core/errors.js';
 import type { Latchkey } from '../../latchkey.js';
 import { authenticate } from '../credentials.js';
-import { asOriginalRequest } from '../request-credentials.js';
+import { asOriginalRequest, verifiedEmailRule } from '../request-credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentInstant, presentTokenInfo, presentTokenResponse, presentUser, tokenInfoSchema, tokenResponseSchema, userSchema } from '../presenters.js';
 import { RenderedBodies } from '../rendered-bodies.js';
@@ -133,7 +133,7 @@ const deleteTokenSchema = {
 const verifySchema = {
   summary: 'Check a credential (nginx auth_request, Traefik ForwardAuth)',
   description:
-    'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent. A proxy checking a request on its behalf sends the original method in `X-Original-Method`: with a cookie session, an unsafe one (not GET, HEAD or OPTIONS) needs the `X-XSRF-TOKEN` header matching the `XSRF-TOKEN` cookie, else 403 `csrf_mismatch`.',
+    'With `ability`, answers 403 unless the token has it. With a cookie session `token_id` is null and X-Token-Id absent. A proxy checking a request on its behalf sends the original method in `X-Original-Method`: with a cookie session, an unsafe one (not GET, HEAD or OPTIONS) needs the `X-XSRF-TOKEN` header matching the `XSRF-TOKEN` cookie, else 403 `csrf_mismatch`. With REQUIRE_VERIFIED_EMAIL, 403 `email_unverified` for a user whose email is not verified.',
   tags,
   security: ANY_CREDENTIAL,
   querystring: { type: 'object', properties: { ability: string } },
@@ -154,11 +154,11 @@ const verifySchema = {
 };
 
 export function accountRoutes(latchkey: Latchkey) {
-  const { accounts, credentials } = latchkey;
+  const { accounts, credentials, verification } = latchkey;
   const secureCookies = latchkey.config.sessionSecureCookie;
   const anyCredential = authenticate(latchkey);
   const accountManagement = authenticate(latchkey, '*');
-  const verifyCredential = authenticate(latchkey, undefined, asOriginalRequest);
+  const verifyCredential = authenticate(latchkey, undefined, asOriginalRequest, verifiedEmailRule(latchkey));
   const ctxOf = (request: FastifyRequest) => request.credential as AuthContext;
   const rendered = { me: new RenderedBodies(), verify: new RenderedBodies() };
 
@@ -186,6 +186,10 @@ export function accountRoutes(latchkey: Latchkey) {
     app.get('/api/auth/me', { preValidation: anyCredential, schema: meSchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const token = ctx.token;
+      // A user cached as unverified who followed a link on this instance since (docs/recovery.md):
+      // shown from memory, not from the bodies rendered for the cached copy.
+      const user = verification.withKnownVerification(ctx.user);
+      if (user !== ctx.user) return { user: presentUser(user), token: token && presentTokenInfo(token, credentials.expiryOf(token), credentials.lastUsedAt(token), true) };
       if (!token) return rendered.me.send(reply, ctx, () => ({ user: presentUser(ctx.user), token: null }));
       return rendered.me.sendWithSlot(reply, ctx, presentInstant(credentials.lastUsedAt(token)), (slot) => ({
         user: presentUser(ctx.user),
@@ -224,6 +228,7 @@ export function accountRoutes(latchkey: Latchkey) {
 
     // For nginx auth_request, Traefik ForwardAuth and other services. A cookie session is
     // judged as the proxied request: an unsafe X-Original-Method needs the CSRF header.
+    // REQUIRE_VERIFIED_EMAIL is applied by verifyCredential (the rule the embedded require() shares).
     app.get('/api/auth/verify', { preValidation: verifyCredential, schema: verifySchema }, (request, reply) => {
       const ctx = ctxOf(request);
       const { ability } = request.query as { ability?: string };

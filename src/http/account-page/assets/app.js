@@ -76,6 +76,9 @@ const auth = {
   createToken: (body) => api('POST', 'tokens', { body }),
   revokeToken: (id) => api('DELETE', `tokens/${id}`),
   changePassword: (body) => api('PUT', 'password', { body }),
+  forgotPassword: (email) => api('POST', 'forgot-password', { body: { email } }),
+  resetPassword: (body) => api('POST', 'reset-password', { body }),
+  resendVerification: () => api('POST', 'email/verification-notification'),
   /**
    * register and PUT password answer with a bearer token for API clients. A browser app lives
    * on its cookie and does not need it, so it revokes it at once instead of leaving an unused
@@ -168,6 +171,11 @@ function renderUser(user) {
   $('greeting').textContent = user.name ? `Hello, ${user.name}` : 'Your account';
   const since = user.created_at ? `Member since ${new Date(user.created_at).toLocaleDateString(undefined, { dateStyle: 'long' })} · ` : '';
   $('member-since').textContent = `${since}${user.email} · user #${user.id}`;
+  const verified = user.email_verified_at !== null;
+  $('verification-state').textContent = verified
+    ? `${user.email} is verified (${new Date(user.email_verified_at).toLocaleDateString(undefined, { dateStyle: 'long' })}).`
+    : `${user.email} is not verified yet: follow the link in the mail we sent.`;
+  $('resend-verification').hidden = verified;
 }
 
 function renderSessions(sessions) {
@@ -322,9 +330,38 @@ async function runAction(action) {
   }
 }
 
+/** Sign-in form, or the "forgot password" form in its place. */
+function showForgot(forgot) {
+  $('forgot-form').hidden = !forgot;
+  $('sign-in-form').hidden = forgot;
+  $('sign-up-form').hidden = true;
+}
+
+/** The reset form, from a reset mail's link: #reset?token=…&email=… */
+function resetLink() {
+  if (!location.hash.startsWith('#reset?')) return null;
+  const params = new URLSearchParams(location.hash.slice('#reset?'.length));
+  const token = params.get('token');
+  const email = params.get('email');
+  return token && email ? { token, email } : null;
+}
+
+/** Shows the reset form instead of everything else when the page was opened from a reset link. */
+function openResetForm() {
+  const link = resetLink();
+  if (!link) return false;
+  signedIn = false;
+  for (const id of ['signed-in', 'signed-out', 'who']) $(id).hidden = true;
+  clearNotice();
+  $('reset-email').textContent = `For ${link.email}`;
+  $('reset').hidden = false;
+  return true;
+}
+
 function selectTab(signUp) {
   $('tab-sign-in').setAttribute('aria-selected', String(!signUp));
   $('tab-sign-up').setAttribute('aria-selected', String(signUp));
+  $('forgot-form').hidden = true;
   $('sign-in-form').hidden = signUp;
   $('sign-up-form').hidden = !signUp;
 }
@@ -382,6 +419,33 @@ function wire() {
     await loadAccount();
   });
 
+  $('forgot-link').addEventListener('click', () => showForgot(true));
+  $('forgot-back').addEventListener('click', () => showForgot(false));
+  handleForm($('forgot-form'), async ({ email }) => {
+    await auth.forgotPassword(email);
+    $('forgot-form').reset();
+    showForgot(false);
+    showNotice(`If an account uses ${email}, a link to set a new password is on its way.`, 'success');
+  });
+
+  handleForm($('reset-form'), async ({ password, confirmation }) => {
+    if (password !== confirmation) throw new ApiError(422, { code: 'validation_failed', fields: { confirmation: 'does not match the new password' } });
+    const link = resetLink();
+    await auth.resetPassword({ email: link.email, token: link.token, password });
+    $('reset-form').reset();
+    history.replaceState(null, '', location.pathname); // the link is spent
+    $('reset').hidden = true;
+    showSignedOut();
+    showNotice('Your password is set, and every device was signed out. Sign in with the new password.', 'success');
+  });
+
+  $('resend-verification').addEventListener('click', () =>
+    runAction(async () => {
+      await auth.resendVerification();
+      showNotice('A new verification link is on its way.', 'success');
+    }),
+  );
+
   $('copy-token').addEventListener('click', copyNewToken);
   $('dismiss-token').addEventListener('click', () => {
     $('new-token').hidden = true;
@@ -403,7 +467,14 @@ function wire() {
 async function start() {
   wire();
   await xsrfToken(); // step 1 above: have the XSRF-TOKEN cookie before the first state change
+  // A reset link opened in a tab already on this page changes only the fragment.
+  window.addEventListener('hashchange', openResetForm);
+  if (openResetForm()) return;
   await loadAccount(); // signed in already (a session cookie from earlier) or the sign-in form
+  if (location.hash === '#verified') {
+    history.replaceState(null, '', location.pathname);
+    showNotice('Your email address is verified.', 'success');
+  }
 }
 
 void start();
