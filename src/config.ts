@@ -61,6 +61,10 @@ export interface Config {
   /** Bounds of the in-process cache tier. */
   memoryCacheEntries: number;
   memoryCacheBytes: number;
+  /** Abuse limits (docs/api.md §3.7): registrations per client IP, failed logins per account, hashes waiting. */
+  registerRateLimit: number;
+  accountLoginRateLimit: number;
+  passwordHashQueue: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -111,6 +115,9 @@ export function parseConfig(env: Env): Config {
     lastUsedFlushSeconds: integer(read, 'LATCHKEY_LAST_USED_FLUSH', 60, 1, MAX_TIMER_MS / 1000),
     memoryCacheEntries: integer(read, 'LATCHKEY_MEMORY_CACHE_ENTRIES', 100_000, 0),
     memoryCacheBytes: integer(read, 'LATCHKEY_MEMORY_CACHE_MB', 64, 0) * 1024 * 1024,
+    registerRateLimit: integer(read, 'REGISTER_RATE_LIMIT', 10, 1),
+    accountLoginRateLimit: integer(read, 'ACCOUNT_LOGIN_RATE_LIMIT', 20, 1),
+    passwordHashQueue: integer(read, 'PASSWORD_HASH_QUEUE', 32, 0),
   };
 }
 

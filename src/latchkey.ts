@@ -83,7 +83,7 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
     const forgetActivityAfterMs = Math.max(config.sessionLifetimeMinutes * 60_000, 2 * config.lastUsedFlushSeconds * 1000);
     const activity = new ActivityRecorder(credentialStore, config.lastUsedFlushSeconds * 1000, forgetActivityAfterMs, logger);
     activity.start();
-    const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds);
+    const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds, config.passwordHashQueue);
     const credentials: Credentials = new Credentials({ config, store: credentialStore, users: store.users, cache, activity, metrics });
     const accounts = new Accounts({ config, users: store.users, credentials, hasher, rateLimiter, metrics, logger });
     metrics.databaseUp.set(1);

@@ -73,6 +73,8 @@ export interface NewUser {
 
 export interface UserStore {
   findByEmail(email: string): Promise<UserWithPassword | undefined>;
+  /** Equal for every spelling findByEmail resolves to the same account, existing or not (the rate limits' key). */
+  rateLimitKey(email: string): Promise<string>;
   findById(id: number): Promise<UserWithPassword | undefined>;
   /** With its first token when given, in one transaction; throws EmailTakenError when the email exists (any case). */
   create(user: NewUser, firstToken: NewToken | null): Promise<{ user: User; tokenId: number | null }>;
