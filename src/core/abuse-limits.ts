@@ -12,7 +12,7 @@ import { AppError, tooManyRequests } from './errors.js';
  * An IP that logged in to an account is exempt from the account's cross-IP limit for this long
  * after its last success: guesses from elsewhere cannot lock the owner out of their usual places.
  */
-export const KNOWN_IP_MS = 30 * 24 * 3_600_000;
+const KNOWN_IP_MS = 30 * 24 * 3_600_000;
 
 const ACCOUNT_SCOPE = 'login-account';
 const KNOWN_IP_SCOPE = 'login-known-ip';
@@ -42,8 +42,9 @@ export class AbuseLimits {
   async login(accountKey: string, ip: string): Promise<CountedAttempt> {
     const { rateLimiter, config } = this.deps;
     const pair = `${accountKey}\n${ip}`;
-    this.allow(await rateLimiter.attempt(accountKey, ip));
-    const known = (await rateLimiter.count(KNOWN_IP_SCOPE, pair)) > 0;
+    const [perPair, marks] = await Promise.all([rateLimiter.attempt(accountKey, ip), rateLimiter.count(KNOWN_IP_SCOPE, pair)]);
+    this.allow(perPair);
+    const known = marks > 0;
     if (!known) this.allow(await rateLimiter.hit(ACCOUNT_SCOPE, accountKey, config.accountLoginRateLimit));
     // Settled once: a 503 after the password was found right (hashing the new one) takes nothing back twice.
     let settled = false;
