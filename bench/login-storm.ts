@@ -5,6 +5,11 @@
 // Idle and storm phases alternate, `pairs` times, and the judged figure is the median of the
 // pairs' p99 ratios: a p99 is the tail of one run, and a burst of other work on this shared
 // machine during one phase would otherwise decide the whole comparison.
+//
+// Logins past the bound on waiting hashes (PASSWORD_HASH_QUEUE) are answered 503 at once and
+// counted, not failed; their clients go on at once, as a flood would. With more clients than
+// hashing threads plus that bound (BENCH_STORM_CLIENTS), the storm measures validation under a
+// flood the bound turns away.
 import { median } from './lib/side-by-side.js';
 import { runWrk, type WrkResult } from './lib/wrk.js';
 
@@ -19,6 +24,8 @@ export interface StormOptions {
   pairs: number;
   /** latchkey's /metrics: its event-loop delay (prom-client, reset at every scrape) per phase. */
   metricsUrl: string;
+  /** Concurrent login clients; default LOGIN_CONCURRENCY. */
+  loginConcurrency?: number;
 }
 
 export interface LoopDelay {
@@ -36,6 +43,8 @@ export interface StormPair {
   storm: StormPhase;
   loginsPerSecond: number;
   loginP50Ms: number;
+  /** Logins in the storm window answered 503 because the hashing queue was full. */
+  loginsRefused: number;
   /** storm p99 / idle p99 */
   ratio: number;
 }
@@ -56,12 +65,13 @@ const LOGIN_CONCURRENCY = 8;
 
 export async function runLoginStorm(options: StormOptions): Promise<StormResult> {
   const pairs: StormPair[] = [];
+  const loginConcurrency = options.loginConcurrency ?? LOGIN_CONCURRENCY;
   for (let pair = 0; pair < options.pairs; pair++) {
     const idle = await measureValidations(options);
-    const { storm, loginsPerSecond, loginP50Ms } = await duringLogins(options, () => measureValidations(options));
-    pairs.push({ idle, storm, loginsPerSecond, loginP50Ms, ratio: storm.validations.p99Ms / idle.validations.p99Ms });
+    const { storm, loginsPerSecond, loginP50Ms, loginsRefused } = await duringLogins(options, loginConcurrency, () => measureValidations(options));
+    pairs.push({ idle, storm, loginsPerSecond, loginP50Ms, loginsRefused, ratio: storm.validations.p99Ms / idle.validations.p99Ms });
   }
-  return { connections: CONNECTIONS, seconds: options.seconds, loginConcurrency: LOGIN_CONCURRENCY, pairs, ratio: median(pairs.map((p) => p.ratio)) };
+  return { connections: CONNECTIONS, seconds: options.seconds, loginConcurrency, pairs, ratio: median(pairs.map((p) => p.ratio)) };
 }
 
 /** One wrk run on /verify, with the event-loop delay of its window. */
@@ -73,13 +83,15 @@ async function measureValidations(options: StormOptions): Promise<StormPhase> {
   return { validations, loop };
 }
 
-/** Runs `measure` while LOGIN_CONCURRENCY clients log in back to back; the logins' rate and p50 in its window. */
-async function duringLogins(options: StormOptions, measure: () => Promise<StormPhase>) {
+/** Runs `measure` while `concurrency` clients log in back to back; the logins' rate, p50 and refusals in its window. */
+async function duringLogins(options: StormOptions, concurrency: number, measure: () => Promise<StormPhase>) {
   let stopping = false;
   const durations: number[] = [];
+  /** performance.now() of each 503 (hashing queue full). */
+  const refusals: number[] = [];
   const failures: string[] = [];
   const client = async (worker: number) => {
-    for (let i = worker; !stopping; i += LOGIN_CONCURRENCY) {
+    for (let i = worker; !stopping; i += concurrency) {
       const started = performance.now();
       const response = await fetch(options.loginUrl, {
         method: 'POST',
@@ -87,26 +99,29 @@ async function duringLogins(options: StormOptions, measure: () => Promise<StormP
         body: JSON.stringify({ email: options.emails[i % options.emails.length], password: options.password }),
       });
       await response.arrayBuffer();
-      if (response.status !== 200) failures.push(`login answered ${response.status}`);
-      durations.push(performance.now() - started);
+      if (response.status === 503) refusals.push(performance.now());
+      else if (response.status !== 200) failures.push(`login answered ${response.status}`);
+      else durations.push(performance.now() - started);
     }
   };
-  const clients = Array.from({ length: LOGIN_CONCURRENCY }, (_, worker) => client(worker).catch((error: unknown) => void failures.push(String(error))));
-  let window: { storm: StormPhase; seconds: number; logins: number[] };
+  const clients = Array.from({ length: concurrency }, (_, worker) => client(worker).catch((error: unknown) => void failures.push(String(error))));
+  let window: { storm: StormPhase; seconds: number; logins: number[]; refused: number };
   try {
     await new Promise((resolve) => setTimeout(resolve, 1000)); // every hashing thread busy first
     const countBefore = durations.length;
     const start = performance.now();
     const storm = await measure();
-    window = { storm, seconds: (performance.now() - start) / 1000, logins: durations.slice(countBefore).sort((a, b) => a - b) };
+    const end = performance.now();
+    const refused = refusals.filter((at) => at >= start && at <= end).length;
+    window = { storm, seconds: (end - start) / 1000, logins: durations.slice(countBefore).sort((a, b) => a - b), refused };
   } finally {
     // Also when the measurement failed: no client may go on logging in behind the error.
     stopping = true;
     await Promise.all(clients);
   }
   if (failures.length > 0) throw new Error(`login storm: ${failures.length} logins failed (${failures[0]})`);
-  const { storm, seconds, logins } = window;
-  return { storm, loginsPerSecond: logins.length / seconds, loginP50Ms: logins[Math.floor(logins.length / 2)] ?? NaN };
+  const { storm, seconds, logins, refused } = window;
+  return { storm, loginsPerSecond: logins.length / seconds, loginP50Ms: logins[Math.floor(logins.length / 2)] ?? NaN, loginsRefused: refused };
 }
 
 /** Event-loop delay since the previous scrape: a hash on the loop would show as its duration. */

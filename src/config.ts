@@ -65,6 +65,10 @@ export interface Config {
   memoryCacheBytes: number;
   /** Account recovery and email verification (docs/recovery.md). */
   recovery: RecoveryConfig;
+  /** Abuse limits (docs/api.md §3.7): registrations per client IP, failed logins per account, hashes waiting. */
+  registerRateLimit: number;
+  accountLoginRateLimit: number;
+  passwordHashQueue: number;
 }
 
 export interface RecoveryConfig {
@@ -145,6 +149,9 @@ export function parseConfig(env: Env): Config {
     memoryCacheEntries: integer(read, 'LATCHKEY_MEMORY_CACHE_ENTRIES', 100_000, 0),
     memoryCacheBytes: integer(read, 'LATCHKEY_MEMORY_CACHE_MB', 64, 0) * 1024 * 1024,
     recovery: recoveryConfig(read),
+    registerRateLimit: integer(read, 'REGISTER_RATE_LIMIT', 10, 1),
+    accountLoginRateLimit: integer(read, 'ACCOUNT_LOGIN_RATE_LIMIT', 20, 1),
+    passwordHashQueue: integer(read, 'PASSWORD_HASH_QUEUE', 32, 0),
   };
 }
 

@@ -91,7 +91,7 @@ export async function openLatchkey(config: Config, options: OpenOptions): Promis
     const forgetActivityAfterMs = Math.max(config.sessionLifetimeMinutes * 60_000, 2 * config.lastUsedFlushSeconds * 1000);
     const activity = new ActivityRecorder(credentialStore, config.lastUsedFlushSeconds * 1000, forgetActivityAfterMs, logger);
     activity.start();
-    const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds);
+    const hasher = createPasswordHasher(config.passwordHasher, config.bcryptRounds, config.passwordHashQueue);
     const credentials: Credentials = new Credentials({ config, store: credentialStore, users: store.users, cache, activity, metrics });
     const instanceId = randomUUID();
     const account = openAccountRecovery(config, { store, sharedCounters: cache.redis, credentials, hasher, metrics, logger, instanceId, sendsMail: !options.announceByEpoch });

@@ -43,10 +43,17 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}`;
 
+/** Takes one hit back, never below zero and never creating the key (its window stays). */
+const UNHIT_SCRIPT = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return 0`;
+
 type ScriptedClient = RedisClient & {
   latchkeyFill(key: string, value: string, ttlMs: number, deadlineMs: number): Promise<number>;
   latchkeyTombstone(key: string, ttlMs: number, channel: string, message: string): Promise<number>;
   latchkeyHit(key: string, windowMs: number): Promise<[number, number]>;
+  latchkeyUnhit(key: string): Promise<number>;
 };
 
 class RedisTimeoutError extends Error {
@@ -99,6 +106,7 @@ export class RedisTier {
     this.client.defineCommand('latchkeyFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
     this.client.defineCommand('latchkeyTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
     this.client.defineCommand('latchkeyHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
+    this.client.defineCommand('latchkeyUnhit', { numberOfKeys: 1, lua: UNHIT_SCRIPT });
     this.subscriber = createSubscriber(config, timeoutMs);
 
     for (const conn of [this.client, this.subscriber]) {
@@ -188,6 +196,14 @@ export class RedisTier {
   async hit(key: string, windowMs: number): Promise<[number, number]> {
     const [count, ttl] = await this.watch(this.client.latchkeyHit(this.prefix + key, windowMs));
     return [Number(count), Number(ttl)];
+  }
+
+  async unhit(key: string): Promise<void> {
+    await this.watch(this.client.latchkeyUnhit(this.prefix + key));
+  }
+
+  async peek(key: string): Promise<number> {
+    return Number((await this.watch(this.client.get(this.prefix + key))) ?? 0);
   }
 
   async reset(key: string): Promise<void> {

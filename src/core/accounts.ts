@@ -6,8 +6,9 @@ import type { Logger } from 'pino';
 import type { RateLimiter } from '../cache/rate-limiter.js';
 import type { Config } from '../config.js';
 import type { Metrics } from '../observability/metrics.js';
+import { AbuseLimits, answering } from './abuse-limits.js';
 import { normaliseEmail } from './emails.js';
-import { EmailTakenError, emailTaken, invalidCredentials, notFound, tooManyRequests, unauthenticated } from './errors.js';
+import { EmailTakenError, emailTaken, invalidCredentials, notFound, unauthenticated } from './errors.js';
 import { publicUser, type ClientInfo, type Credentials, type IssuedSession, type IssuedToken } from './credentials.js';
 import { LOGIN_MAX_BYTES, type PasswordHasher } from './passwords.js';
 import type { OutgoingMail, UserStore } from './ports.js';
@@ -73,18 +74,21 @@ export interface AccountsDeps {
 
 export class Accounts {
   private readonly credentials: Credentials;
+  private readonly limits: AbuseLimits;
   private dummyHash: Promise<string> | undefined;
 
   constructor(private readonly deps: AccountsDeps) {
     this.credentials = deps.credentials;
+    this.limits = new AbuseLimits(deps);
   }
 
   // ---- accounts ----------------------------------------------------------------------------
   // Inputs arrive checked against their route's schema (http/routes); only what JSON Schema cannot
   // say is checked here (./validation.ts).
 
-  async register(input: Registration): Promise<IssuedToken> {
-    const newUser = await this.newUser(input);
+  /** `client` is the HTTP caller, limited per IP; callers inside the process (a benchmark's setup) pass none. */
+  async register(input: Registration, client?: ClientInfo): Promise<IssuedToken> {
+    const newUser = await this.newUser(input, client);
     const spec = { name: input.deviceName || DEFAULT_TOKEN_NAME, abilities: ['*'], lifetimeMinutes: null };
     const issued = await this.taken(this.credentials.issueForNewUser(newUser, spec, this.deps.onRegistered?.mail));
     this.deps.onRegistered?.committed();
@@ -100,13 +104,18 @@ export class Accounts {
   }
 
   /** Checks the email and the password of a new account and hashes the password. */
-  private async newUser(input: NewAccount) {
+  private async newUser(input: NewAccount, client?: ClientInfo) {
     const errors = new v.FieldErrors();
     const email = v.checkEmail(input.email, errors);
     v.checkNewPassword(input.password, errors, this.deps.config.passwordMinLength, this.deps.hasher.maxBytes);
     errors.throwIfAny();
-    if (await this.deps.users.findByEmail(email)) throw emailTaken();
-    const passwordHash = await this.deps.hasher.hash(input.password);
+    this.deps.hasher.assertCapacity();
+    const hashing = async () => {
+      if (await this.deps.users.findByEmail(email)) throw emailTaken();
+      return this.deps.hasher.hash(input.password);
+    };
+    // Counted before the hash; a 503 (database down, hashing queue full) is taken back.
+    const passwordHash = client ? await answering(await this.limits.register(client.ip), hashing) : await hashing();
     return { name: input.name ?? null, email, passwordHash };
   }
 
@@ -143,12 +152,15 @@ export class Accounts {
 
     const user = await this.deps.users.findById(ctx.user.id);
     if (!user) throw unauthenticated();
-    await this.limitAttempt(user.email, client.ip);
-    if (Buffer.byteLength(current) > LOGIN_MAX_BYTES || !(await this.deps.hasher.verify(current, user.passwordHash))) {
-      throw v.validationFailedFor('current_password', 'is incorrect');
-    }
-    await this.deps.rateLimiter.clear(user.email, client.ip);
-    const passwordHash = await this.deps.hasher.hash(password);
+    this.deps.hasher.assertCapacity();
+    const attempt = await this.limits.login(await this.deps.users.rateLimitKey(user.email), client.ip);
+    const passwordHash = await answering(attempt, async () => {
+      if (Buffer.byteLength(current) > LOGIN_MAX_BYTES || !(await this.deps.hasher.verify(current, user.passwordHash))) {
+        throw v.validationFailedFor('current_password', 'is incorrect');
+      }
+      await attempt.succeeded();
+      return this.deps.hasher.hash(password);
+    });
     return this.credentials.replaceAll(user, passwordHash, { tokenName: ctx.token?.name ?? DEFAULT_TOKEN_NAME, sessionFor: ctx.session ? client : undefined });
   }
 
@@ -189,31 +201,30 @@ export class Accounts {
     const started = process.hrtime.bigint();
     const { password } = input;
     const email = normaliseEmail(input.email);
-    await this.limitAttempt(email, client.ip);
+    this.deps.hasher.assertCapacity(); // a flood the hashing bound turns away costs no query or counter
+    const attempt = await this.limits.login(await this.deps.users.rateLimitKey(email), client.ip);
     try {
-      // Over 4096 bytes is never a password we would have accepted: refuse without hashing.
-      if (Buffer.byteLength(password) > LOGIN_MAX_BYTES || email.length > v.MAX_EMAIL_LENGTH) throw invalidCredentials();
-      const user = await this.deps.users.findByEmail(email);
-      const valid = await this.deps.hasher.verify(password, user?.passwordHash ?? (await this.timingHash()));
-      if (!user || !valid) throw invalidCredentials();
-      await this.deps.rateLimiter.clear(email, client.ip);
-      await this.rehashIfOutdated(user, password);
-      return publicUser(user);
+      return await answering(attempt, async () => {
+        // Over 4096 bytes is never a password we would have accepted: refuse without hashing.
+        if (Buffer.byteLength(password) > LOGIN_MAX_BYTES || email.length > v.MAX_EMAIL_LENGTH) throw invalidCredentials();
+        const user = await this.deps.users.findByEmail(email);
+        const valid = await this.deps.hasher.verify(password, user?.passwordHash ?? (await this.timingHash()));
+        if (!user || !valid) throw invalidCredentials();
+        await attempt.succeeded();
+        await this.rehashIfOutdated(user, password);
+        return publicUser(user);
+      });
     } finally {
       this.deps.metrics.loginSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
 
-  private async limitAttempt(email: string, ip: string): Promise<void> {
-    const attempt = await this.deps.rateLimiter.attempt(email, ip);
-    if (!attempt.allowed) {
-      this.deps.metrics.rateLimited.inc();
-      throw tooManyRequests(attempt.retryAfterSeconds);
-    }
-  }
-
   private timingHash(): Promise<string> {
-    this.dummyHash ??= this.deps.hasher.hash(randomAlphanumeric(20));
+    // Forgotten when it fails (hashing queue full), so that a later login hashes it again.
+    this.dummyHash ??= this.deps.hasher.hash(randomAlphanumeric(20)).catch((error: unknown) => {
+      this.dummyHash = undefined;
+      throw error;
+    });
     return this.dummyHash;
   }
 

@@ -35,6 +35,10 @@ export class UnavailableError extends AppError {
   }
 }
 
+/** More password hashes are waiting than PASSWORD_HASH_QUEUE allows: refused at once, not queued. */
+export const hashingBusy = () =>
+  new AppError(503, 'unavailable', 'The server is busy hashing passwords. Try again in a second.', undefined, { 'Retry-After': '1' });
+
 export class EmailTakenError extends Error {
   constructor() {
     super('email taken');

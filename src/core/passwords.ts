@@ -7,6 +7,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
 import { Piscina } from 'piscina';
+import { hashingBusy } from './errors.js';
 import { BCRYPT_HASH, type HashTask } from './password-worker.js';
 
 /** Lower than the event loop, not starved: a login still completes under full load. */
@@ -31,11 +32,25 @@ export interface PasswordHasher {
   needsRehash(hash: string): boolean;
   /** Most bytes a new password may have with this hasher. */
   readonly maxBytes: number;
+  /**
+   * Throws hashingBusy when a hash started now would be refused, so that a request the bound
+   * turns away costs no database query or counter first.
+   */
+  assertCapacity(): void;
   /** Stops the hashing threads once the hashes in flight are done. */
   close(): Promise<void>;
 }
 
-export function createPasswordHasher(name: HasherName, bcryptRounds: number, concurrency = Math.max(1, availableParallelism() - 1)): PasswordHasher {
+/**
+ * `maxQueue` (PASSWORD_HASH_QUEUE) bounds the hashes waiting for a thread: past it, hash and verify
+ * throw hashingBusy (503) at once, so a flood of logins costs memory and latency for no one else.
+ */
+export function createPasswordHasher(
+  name: HasherName,
+  bcryptRounds: number,
+  maxQueue = Number.POSITIVE_INFINITY,
+  concurrency = Math.max(1, availableParallelism() - 1),
+): PasswordHasher {
   const pool = new Piscina<HashTask, string | boolean>({
     filename: WORKER_FILE,
     minThreads: 0,
@@ -43,10 +58,24 @@ export function createPasswordHasher(name: HasherName, bcryptRounds: number, con
     idleTimeout: IDLE_WORKER_MS,
     niceIncrement: HASHING_NICE_INCREMENT,
   });
+  let inFlight = 0;
+  const assertCapacity = () => {
+    if (inFlight >= concurrency + maxQueue) throw hashingBusy();
+  };
+  const run = async (task: HashTask): Promise<string | boolean> => {
+    assertCapacity();
+    inFlight++;
+    try {
+      return await pool.run(task);
+    } finally {
+      inFlight--;
+    }
+  };
   return {
     maxBytes: name === 'bcrypt' ? BCRYPT_MAX_BYTES : ARGON2_MAX_BYTES,
-    hash: async (password) => (await pool.run({ op: 'hash', algorithm: name, password, rounds: bcryptRounds })) as string,
-    verify: async (password, hash) => (await pool.run({ op: 'verify', password, hash })) as boolean,
+    assertCapacity,
+    hash: async (password) => (await run({ op: 'hash', algorithm: name, password, rounds: bcryptRounds })) as string,
+    verify: async (password, hash) => (await run({ op: 'verify', password, hash })) as boolean,
     needsRehash(hash) {
       if (name === 'argon2id') return !hash.startsWith('$argon2id$') || argon2.needsRehash(hash);
       const m = BCRYPT_HASH.exec(hash);

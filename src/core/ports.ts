@@ -93,6 +93,8 @@ export interface OutgoingMail {
 
 export interface UserStore {
   findByEmail(email: string): Promise<UserWithPassword | undefined>;
+  /** Equal for every spelling findByEmail resolves to the same account, existing or not (the rate limits' key). */
+  rateLimitKey(email: string): Promise<string>;
   findById(id: number): Promise<UserWithPassword | undefined>;
   /**
    * With its first token when given, and the mail `welcome` makes for the new user (the

@@ -29,7 +29,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: 'unsupported_media_type: a non-empty body that is not application/json',
   422: 'validation_failed: `fields` names each wrong field; invalid_reset_token: a wrong, used or expired reset link',
   429: 'too_many_requests: see the Retry-After header (seconds)',
-  503: 'unavailable: the database is unreachable',
+  503: 'unavailable: the database is unreachable, or the server is busy hashing passwords (see Retry-After)',
 };
 
 /** Response schemas for the given error statuses, all in the one error shape of docs/api.md §3.2. */

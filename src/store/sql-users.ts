@@ -6,13 +6,22 @@ import type { NewToken, NewUser, OutgoingMail, UserStore } from '../core/ports.j
 import { enqueueMail } from '../mail/outbox.js';
 import type { User, UserWithPassword } from '../core/types.js';
 import { insertToken, setPassword } from './sql-rows.js';
+import { SqlEmailKeys } from './sql-email-key.js';
 import { guard } from './failures.js';
 import { isUniqueViolation, type Executor, type SqlDatabase } from './sql-database.js';
 import type { UsersTable } from './schema.js';
 import { fromSqlTime, toSqlTime } from './time.js';
 
 export class SqlUserStore implements UserStore {
-  constructor(private readonly database: SqlDatabase) {}
+  private readonly emailKeys: SqlEmailKeys;
+
+  constructor(private readonly database: SqlDatabase) {
+    this.emailKeys = new SqlEmailKeys(database);
+  }
+
+  rateLimitKey(email: string): Promise<string> {
+    return this.emailKeys.keyOf(email);
+  }
 
   async findByEmail(email: string): Promise<UserWithPassword | undefined> {
     const row = await guard(this.byEmail(this.database.db, normaliseEmail(email)).selectAll().orderBy('id').limit(1).executeTakeFirst());

@@ -50,7 +50,8 @@ export interface TestApp {
 }
 
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
-  return { BCRYPT_ROUNDS: '4', LOG_LEVEL: 'silent', PRUNE_SCHEDULE: 'off', ...overrides };
+  // Suites register many users from one address; test/integration/abuse-limits.test.ts tests the limit.
+  return { BCRYPT_ROUNDS: '4', LOG_LEVEL: 'silent', PRUNE_SCHEDULE: 'off', REGISTER_RATE_LIMIT: '1000', ...overrides };
 }
 
 export function uniquePrefix(): string {

@@ -112,8 +112,19 @@ describe('configuration defaults', () => {
         memoryCacheEntries: undefined,
         memoryCacheBytes: undefined,
         recovery: undefined, // test/unit/recovery-config.test.ts
+        registerRateLimit: 10,
+        accountLoginRateLimit: 20,
+        passwordHashQueue: 32,
       },
     );
+  });
+
+  test('the abuse limits are read and bounded', () => {
+    const config = parseConfig({ REGISTER_RATE_LIMIT: '3', ACCOUNT_LOGIN_RATE_LIMIT: '50', PASSWORD_HASH_QUEUE: '0' });
+    assert.deepEqual([config.registerRateLimit, config.accountLoginRateLimit, config.passwordHashQueue], [3, 50, 0]);
+    rejects({ REGISTER_RATE_LIMIT: '0' }, 'REGISTER_RATE_LIMIT');
+    rejects({ ACCOUNT_LOGIN_RATE_LIMIT: '0' }, 'ACCOUNT_LOGIN_RATE_LIMIT');
+    rejects({ PASSWORD_HASH_QUEUE: '-1' }, 'PASSWORD_HASH_QUEUE');
   });
 
   test('an empty TOKEN_PREFIX is allowed (tokens without a prefix, as Sanctum by default)', () => {

@@ -27,7 +27,7 @@ const registerSchema = {
   description: 'The email is trimmed, lower-cased and compared case-insensitively. The token has every ability (`*`).',
   tags,
   body: objectSchema({ ...NEW_ACCOUNT_FIELDS, device_name: { ...optionalString(MAX_NAME_LENGTH), description: 'names the token' } }, ['email', 'password']),
-  response: { 201: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 409, 503) },
+  response: { 201: tokenResponseSchema, ...errorResponses(...BODY_ERRORS, 409, 429, 503) },
 };
 interface RegisterBody {
   email: string;
@@ -165,7 +165,7 @@ export function accountRoutes(latchkey: Latchkey) {
   return async function routes(app: FastifyInstance) {
     app.post<{ Body: RegisterBody }>('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
       const { email, password, name, device_name: deviceName } = request.body;
-      const issued = await accounts.register({ email, password, name, deviceName });
+      const issued = await accounts.register({ email, password, name, deviceName }, clientOf(request));
       return reply.code(201).send(presentTokenResponse(issued));
     });
 
