@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { TrustProxy } from '../config.js';
 import { AppError, UnavailableError, validationFailed } from '../core/errors.js';
 import { fieldProblems, inputValidator } from '../core/validation.js';
-import { errorBody } from './error-response.js';
+import { errorBody, errorResponseOf } from './error-response.js';
 import { AccessLogController } from '../observability/access-log.js';
 import { LazyRequestLogger } from '../observability/request-logger.js';
 import { isUnavailable } from '../store/failures.js';
@@ -90,14 +90,14 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
 }
 
 function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
-  if (error instanceof AppError) {
-    if (error instanceof UnavailableError) request.log.warn({ event: 'database_unavailable', err: String(error.causeError) }, 'Database unavailable');
-    if (error.headers) void reply.headers(error.headers);
-    return reply.code(error.status).send(errorBody(error.code, error.message, error.fields));
-  }
-  if (isUnavailable(error)) {
-    request.log.warn({ event: 'database_unavailable', err: String(error) }, 'Database unavailable');
-    return reply.code(503).send(errorBody('unavailable', 'The database is unavailable. Try again shortly.'));
+  // User-caused errors and an unreachable database answer as the embedded adapters answer them.
+  const known = errorResponseOf(error);
+  if (known) {
+    if (isUnavailable(error)) {
+      const cause = error instanceof UnavailableError ? error.causeError : error;
+      request.log.warn({ event: 'database_unavailable', err: String(cause) }, 'Database unavailable');
+    }
+    return reply.code(known.status).headers(known.headers).send(known.body);
   }
   switch ((error as FastifyError).code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
