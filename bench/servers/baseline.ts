@@ -38,7 +38,7 @@ const MODES = ['plain', 'jwt', 'sanctum', 'bare', 'lookup', 'kept', 'byid', 'red
 type Mode = (typeof MODES)[number];
 
 interface Identity {
-  user: { id: number; name: string | null; email: string; created_at: string | null };
+  user: { id: number; name: string | null; email: string; created_at: string | null; email_verified_at: string | null };
   token: { id: number; name: string; abilities: string[]; created_at: string | null; last_used_at: string | null; expires_at: string | null; current: boolean } | null;
 }
 
@@ -94,7 +94,7 @@ async function makeAuthenticator(): Promise<(request: FastifyRequest) => Identit
   if (mode === 'plain' || mode === 'bare' || mode === 'kept') {
     // The same answer for everyone: what the route costs with no authentication at all.
     const identity: Identity = {
-      user: { id: 1, name: 'Bench User 1', email: 'user1@bench.test', created_at: createdAt },
+      user: { id: 1, name: 'Bench User 1', email: 'user1@bench.test', created_at: createdAt, email_verified_at: null },
       token: { id: 1, name: 'bench', abilities: ['*'], created_at: createdAt, last_used_at: null, expires_at: null, current: true },
     };
     return () => identity;
@@ -120,7 +120,7 @@ async function makeAuthenticator(): Promise<(request: FastifyRequest) => Identit
         const exp = typeof payload.exp === 'number' ? new Date(payload.exp * 1000).toISOString() : null;
         const iat = typeof payload.iat === 'number' ? new Date(payload.iat * 1000).toISOString() : null;
         return {
-          user: { id: Number(payload.sub), name: payload.name as string, email: payload.email as string, created_at: createdAt },
+          user: { id: Number(payload.sub), name: payload.name as string, email: payload.email as string, created_at: createdAt, email_verified_at: null },
           token: { id: Number(payload.jti), name: 'bench', abilities: payload.abilities as string[], created_at: iat, last_used_at: null, expires_at: exp, current: true },
         };
       } catch {
@@ -158,13 +158,14 @@ interface UserRow {
   name: string | null;
   email: string;
   created_at: Date | null;
+  email_verified_at: Date | null;
 }
 
 /** The identity /me presents, from a personal_access_tokens row and its users row (as pg reads them). */
 function identityOf(token: TokenRow, user: UserRow, lastUsedAt: Date | null): Identity {
   const iso = (date: Date | null) => toIso(date?.getTime() ?? null);
   return {
-    user: { id: Number(user.id), name: user.name, email: user.email, created_at: iso(user.created_at) },
+    user: { id: Number(user.id), name: user.name, email: user.email, created_at: iso(user.created_at), email_verified_at: iso(user.email_verified_at) },
     token: {
       id: Number(token.id),
       name: token.name,
@@ -198,12 +199,12 @@ async function forEachIdentityBatch(use: (batch: [string, Identity][]) => unknow
   try {
     for (let after = 0; ; ) {
       const { rows } = await client.query(
-        `select t.id, t.token, t.name, t.abilities, t.created_at, t.expires_at, u.id as user_id, u.name as user_name, u.email, u.created_at as user_created_at
+        `select t.id, t.token, t.name, t.abilities, t.created_at, t.expires_at, u.id as user_id, u.name as user_name, u.email, u.created_at as user_created_at, u.email_verified_at
          from personal_access_tokens t join users u on u.id = t.tokenable_id where t.id > $1 order by t.id limit 20000`,
         [after],
       );
       if (rows.length === 0) return;
-      await use(rows.map((row) => [row.token as string, identityOf(row, { id: row.user_id, name: row.user_name, email: row.email, created_at: row.user_created_at }, null)]));
+      await use(rows.map((row) => [row.token as string, identityOf(row, { id: row.user_id, name: row.user_name, email: row.email, created_at: row.user_created_at, email_verified_at: row.email_verified_at }, null)]));
       after = Number(rows[rows.length - 1].id);
     }
   } finally {
