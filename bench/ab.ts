@@ -4,7 +4,7 @@
 //
 //   npx tsx bench/ab.ts before=/tmp/before after=. plain=.:plain
 //
-// Each argument is name=<checkout>[:<baseline mode>]: latchkey's CLI from that checkout (which
+// Each argument is name=<checkout>[:<baseline mode>][+VAR=value...]: latchkey's CLI from that checkout (which
 // needs its node_modules, e.g. a `git worktree` with a symlink to this one's), or with a mode
 // one of the comparison servers of bench/servers/baseline.ts (plain, sanctum, bare, lookup, kept, byid; not jwt, whose
 // clients present JWTs rather than these tokens: npm run bench has it). All
@@ -35,6 +35,8 @@ interface Contender {
   name: string;
   checkout: string;
   mode: string | undefined;
+  /** Settings of this contender only (e.g. LOG_LEVEL=info), over the shared ones. */
+  env: Record<string, string>;
 }
 
 interface Running extends Contender {
@@ -44,11 +46,12 @@ interface Running extends Contender {
 
 function parseArguments(args: string[]): Contender[] {
   const contenders = args.map((arg) => {
-    const match = /^([\w-]+)=([^:]+)(?::(\w+))?$/.exec(arg);
+    const match = /^([\w-]+)=([^:+]+)(?::(\w+))?((?:\+\w+=[^+]*)*)$/.exec(arg);
     if (!match || (match[3] !== undefined && !MODES.includes(match[3]))) {
-      throw new Error(`"${arg}": expected name=<checkout>[:${MODES.join('|')}]`);
+      throw new Error(`"${arg}": expected name=<checkout>[:${MODES.join('|')}][+VAR=value...]`);
     }
-    return { name: match[1]!, checkout: resolve(match[2]!), mode: match[3] };
+    const env = Object.fromEntries(match[4]!.split('+').slice(1).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    return { name: match[1]!, checkout: resolve(match[2]!), mode: match[3], env };
   });
   if (contenders.length < 2) throw new Error('usage: npx tsx bench/ab.ts name=<checkout>[:mode] name=<checkout>[:mode] ...');
   return contenders;
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
         CACHE_TTL: process.env.AB_CACHE_TTL ?? '86400',
         PRUNE_SCHEDULE: 'off',
         JWT_SECRET: 'ab-only-secret',
+        ...c.env,
       });
       running.push({ ...c, server, port });
       await waitUntilHealthy(server, `http://127.0.0.1:${port}/healthz`);
