@@ -72,18 +72,18 @@ export async function createHttpApp(options: HttpAppOptions): Promise<FastifyIns
     if ((body as Buffer).length === 0) return done(null, undefined);
     done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(request.headers['content-type'] ?? ''));
   });
-  await app.register(cookie);
+  // No parsing hook: the credential rules parse the Cookie header only where no bearer header
+  // settles the question (cookiesOf), so a bearer request never pays for it.
+  await app.register(cookie, { hook: false });
 
-  app.setErrorHandler((error: FastifyError, request, reply) => sendError(error, request, reply));
-  app.setNotFoundHandler((_request, reply) => {
-    void reply.code(404).send(errorBody('not_found', 'No such route.'));
+  app.addHook('onRoute', withAnswerHeaders);
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    markAnswer(request, reply);
+    return sendError(error, request, reply);
   });
-  app.addHook('onSend', (request, reply, _payload, done) => {
-    // Responses carry credentials: never let a shared cache keep one.
-    reply.header('cache-control', 'no-store');
-    // Every answer, errors included, names the request its log lines carry.
-    reply.header('x-request-id', request.id);
-    done();
+  app.setNotFoundHandler((request, reply) => {
+    markAnswer(request, reply);
+    void reply.code(404).send(errorBody('not_found', 'No such route.'));
   });
 
   return app;
@@ -124,6 +124,24 @@ function schemaError(errors: FastifySchemaValidationError[], part: string): Erro
   if (errors.some((e) => e.instancePath === '' && e.keyword === 'type')) return new AppError(400, 'bad_request', 'The request body must be a JSON object.');
   return validationFailed(fieldProblems(errors as ErrorObject[]));
 }
+
+/**
+ * The headers every answer carries, errors included: responses carry credentials, so no shared
+ * cache may keep one; and the id of the request the answer's log lines name. Set by each route's
+ * handler and by the error and not-found handlers (every way an answer leaves), rather than in
+ * an onSend hook, which would cost every request a hook run.
+ */
+function markAnswer(request: FastifyRequest, reply: FastifyReply): void {
+  void reply.header('cache-control', 'no-store').header('x-request-id', request.id);
+}
+
+const withAnswerHeaders: onRouteHookHandler = (route) => {
+  const handler = route.handler;
+  route.handler = function answerWithHeaders(this: FastifyInstance, request, reply) {
+    markAnswer(request, reply);
+    return handler.call(this, request, reply);
+  };
+};
 
 /** On a route with a body schema, no body reads as `{}`: the schema then names the missing fields. */
 const readNoBodyAsEmpty: onRouteHookHandler = (route) => {

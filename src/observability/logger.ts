@@ -19,5 +19,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     base: { service: 'latchkey' },
   };
   if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:standard' } } });
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous writes to stdout: a line is appended to a buffer and written by the event loop,
+  // and lines that come while a write is under way go out together in the next one (one write
+  // per burst rather than one per access-log line, under load). Nothing waits for a full buffer,
+  // so a quiet server's lines appear at once; pino flushes what is left when the process exits.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }

@@ -35,7 +35,7 @@ describe('logs of a full flow at LOG_LEVEL=trace', () => {
   async function send(method: string, url: string, sent: Sent = {}) {
     const headers: Record<string, string> = { ...sent.headers };
     if (sent.token) headers.authorization = `Bearer ${sent.token}`;
-    if (sent.body !== undefined || sent.raw !== undefined) headers['content-type'] = 'application/json';
+    if (sent.body !== undefined || sent.raw !== undefined) headers['content-type'] ??= 'application/json';
     const reply = await instance.app.inject({
       method: method as 'GET',
       url,
@@ -133,5 +133,27 @@ describe('logs of a full flow at LOG_LEVEL=trace', () => {
     assert.equal(errorReply.status, 404);
     assert.equal(errorReply.headers['x-request-id'], 'trace-404');
     assert.ok(log.lines().some((l) => l.reqId === 'trace-404' && l.status === 404 && l.msg === 'request'));
+  });
+  test('every answer, whichever way it leaves, carries Cache-Control: no-store and its request id', async () => {
+    const registered = await send('POST', '/api/auth/register', { body: { name: 'Headers', email: 'headers@example.com', password: 'password-for-headers' } });
+    assert.equal(registered.status, 201);
+    const token = registered.body.token as string;
+    const answers = [
+      ['a route', await send('GET', '/api/auth/me', { token }), 200],
+      ['a route answered from its kept body', await send('GET', '/api/auth/me', { token }), 200],
+      ['an automatic HEAD route', await send('HEAD', '/healthz'), 200],
+      ['the docs page', await send('GET', '/docs/'), 200],
+      ['a rejected credential', await send('GET', '/api/auth/verify', { token: 'nope' }), 401],
+      ['no route', await send('DELETE', '/nothing/here'), 404],
+      ['a body that is not JSON', await send('POST', '/api/auth/login', { raw: '{"email":' }), 400],
+      ['a schema failure', await send('POST', '/api/auth/login', { body: { email: 7 } }), 422],
+      ['a body too large', await send('POST', '/api/auth/login', { raw: JSON.stringify({ email: 'x'.repeat(70_000) }) }), 413],
+      ['another media type', await send('POST', '/api/auth/login', { headers: { 'content-type': 'text/plain' }, raw: 'hi' }), 415],
+    ] as const;
+    for (const [what, reply, status] of answers) {
+      assert.equal(reply.status, status, what);
+      assert.equal(reply.headers['cache-control'], 'no-store', what);
+      assert.match(String(reply.headers['x-request-id']), /^[0-9a-f]{8}-[0-9a-z]+$/, what);
+    }
   });
 });

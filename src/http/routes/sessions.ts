@@ -7,6 +7,7 @@ import { randomAlphanumeric } from '../../core/token-format.js';
 import type { Latchkey } from '../../latchkey.js';
 import { clearSessionCookie, cookieOptions, SESSION_COOKIE, setSessionCookie, XSRF_COOKIE } from '../cookies.js';
 import { authenticate, requireCsrf } from '../credentials.js';
+import { cookiesOf } from '../request-credentials.js';
 import { ANY_CREDENTIAL, errorResponses, noContent } from '../openapi.js';
 import { presentSession, presentUser, sessionInfoSchema, userSchema } from '../presenters.js';
 import { clientOf, routeId } from '../request-info.js';
@@ -90,7 +91,7 @@ export function sessionRoutes(latchkey: Latchkey) {
     const loginCsrf = async (request: FastifyRequest) => requireCsrf(request);
     app.post<{ Body: SessionLoginBody }>('/api/auth/session', { preValidation: loginCsrf, schema: sessionLoginSchema }, async (request, reply) => {
       const { email, password } = request.body;
-      const issued = await accounts.loginSession({ email, password }, clientOf(request), request.cookies[SESSION_COOKIE]);
+      const issued = await accounts.loginSession({ email, password }, clientOf(request), cookiesOf(request)[SESSION_COOKIE]);
       setSessionCookie(reply, secureCookies, issued.secret);
       return { user: presentUser(issued.user) };
     });
