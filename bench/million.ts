@@ -31,6 +31,8 @@ export interface MillionOptions {
   steadyWarmupSeconds: number;
   alternations: number;
   windowSeconds: number;
+  /** latchkey's CACHE_TTL (s); undefined: its default. */
+  cacheTtl?: number;
 }
 
 interface ColdSecond {
@@ -46,6 +48,7 @@ export interface MillionResult {
   memory: { entries: number; heapBytesPerEntry: number; rssBytesPerEntry: number };
   cold: { seconds: ColdSecond[]; wrk: WrkResult; totals: CacheCounters; expectedDistinct: number; sql: number; timeToSteadyS: number | undefined; steadyRps: number };
   steady: { latchkey: CountedRun[]; seed: CountedRun[]; alternations: number; windowSeconds: number };
+  cacheTtl: number | undefined;
 }
 
 const load = (server: Running, options: MillionOptions, seconds: number) => ({ url: server.url('/api/auth/me'), tokensFile: options.tokensFile, connections: 64, threads: 2, seconds, random: true });
@@ -53,7 +56,7 @@ const load = (server: Running, options: MillionOptions, seconds: number) => ({ u
 export async function runMillion(options: MillionOptions): Promise<MillionResult> {
   const memory = measureMemoryPerEntry(options);
   console.log(`million: in-process memory ${memory.heapBytesPerEntry.toFixed(0)} B heap / entry`);
-  const latchkey = await options.launch.latchkey('million');
+  const latchkey = await options.launch.latchkey('million', options.cacheTtl === undefined ? {} : { CACHE_TTL: String(options.cacheTtl) });
   const cold = await coldStart(latchkey, options);
   console.log(`million: cold start, steady after ${cold.timeToSteadyS ?? 'never'} s`);
   await runWrk(load(latchkey, options, options.steadyWarmupSeconds));
@@ -68,7 +71,7 @@ export async function runMillion(options: MillionOptions): Promise<MillionResult
     }
   }
   await options.launch.stopAll();
-  return { tokens: options.tokens, memory, cold, steady };
+  return { tokens: options.tokens, memory, cold, steady, cacheTtl: options.cacheTtl };
 }
 
 function measureMemoryPerEntry(options: MillionOptions): MillionResult['memory'] {
@@ -124,7 +127,8 @@ export function millionReport(result: MillionResult): string {
   const peakOpen = Math.max(...cold.seconds.map((s) => s.open));
   const non2xx = cold.wrk.non2xx + cold.wrk.socketErrors;
   return [
-    `**${n} tokens**, each request's token drawn uniformly at random (wrk 2 threads, 64 connections, \`/api/auth/me\`); the in-process tier holds 100,000 by default.`,
+    `**${n} tokens**, each request's token drawn uniformly at random (wrk 2 threads, 64 connections, \`/api/auth/me\`); the in-process tier holds 100,000 by default; ` +
+      `latchkey at ${result.cacheTtl === undefined ? 'default settings (CACHE_TTL=60)' : `CACHE_TTL=${result.cacheTtl}, other settings at their defaults`}.`,
     '',
     `In-process memory per entry (${memory.entries.toLocaleString('en-US')} tokens validated in one latchkey process, after a full GC): ` +
       `${memory.heapBytesPerEntry.toFixed(0)} B of heap, ${memory.rssBytesPerEntry.toFixed(0)} B of RSS.`,

@@ -26,7 +26,7 @@
 // GET /api/auth/me and GET /api/auth/verify. PostgreSQL is a database created for the run and
 // Redis a private redis-server, so their counters hold only what the servers under test did.
 // Flags: --stage, --tokens, --alternations (peers, 10), --window-seconds (peers, 2), --cache-ttl
-// (peers: latchkey's CACHE_TTL, its default when absent),
+// (peers and million: latchkey's CACHE_TTL, its default when absent),
 // --saturation-seconds (60), --profile, --cold-seconds (million, 60), --steady-warmup-seconds
 // (million, 60). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
 // BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_MEMORY_ENTRIES
@@ -184,7 +184,8 @@ async function main(): Promise<void> {
       '',
     ].join('\n');
     console.log(`\n${report}`);
-    const name = flags.stages.size === STAGES.length - 1 ? 'latest.md' : `latest-${[...flags.stages].join('-')}.md`;
+    const settings = flags.cacheTtl === undefined ? '' : `-cache-ttl-${flags.cacheTtl}`;
+    const name = flags.stages.size === STAGES.length - 1 && !settings ? 'latest.md' : `latest-${[...flags.stages].join('-')}${settings}.md`;
     writeFileSync(`${ROOT}bench/results/${name}`, report);
     console.log(`saved bench/results/${name}`);
   } finally {
@@ -195,7 +196,7 @@ async function main(): Promise<void> {
 }
 
 function millionOptions(flags: Flags, launch: Launcher, database: BenchDatabase, redis: PrivateRedis, tokensFile: string) {
-  return { launch, database, redis, tokensFile, tokens: flags.tokens, coldSeconds: flags.coldSeconds, steadyWarmupSeconds: flags.steadyWarmupSeconds, alternations: 3, windowSeconds: 10 };
+  return { launch, database, redis, tokensFile, tokens: flags.tokens, coldSeconds: flags.coldSeconds, steadyWarmupSeconds: flags.steadyWarmupSeconds, alternations: 3, windowSeconds: 10, cacheTtl: flags.cacheTtl };
 }
 
 /**
