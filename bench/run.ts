@@ -28,7 +28,7 @@
 // Flags: --stage, --tokens, --alternations (peers, 10), --window-seconds (peers, 2), --cache-ttl
 // (peers and million: latchkey's CACHE_TTL, its default when absent),
 // --saturation-seconds (60), --profile, --cold-seconds (million, 60), --steady-warmup-seconds
-// (million, 60). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
+// (million: the most the warm pass may take, 900). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
 // BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_MEMORY_ENTRIES
 // (1000000), BENCH_PROFILE=1 (--cpu-prof for every server, written to bench/results/raw/profiles;
 // summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e,f: a subset),
@@ -36,11 +36,11 @@
 import { embeddedStage } from './embedded.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
 import { countedRun, type CountedRun } from './lib/counted-run.js';
-import { JWT_SECRET, launcher, RAW, ROOT, type Launcher } from './lib/launch.js';
+import { signJwts } from './lib/jwts.js';
+import { launcher, RAW, ROOT, type Launcher } from './lib/launch.js';
 import { describeMachine, loadAverage } from './lib/machine.js';
-import { seededBenchDatabase, type BenchDatabase, type SeededToken } from './lib/postgres.js';
+import { seededBenchDatabase, type BenchDatabase } from './lib/postgres.js';
 import { startPrivateRedis, type PrivateRedis } from './lib/redis-server.js';
 import { assertAllOk, ensureWrk, warmUp } from './lib/wrk.js';
 import { runLoginStorm, type StormPhase, type StormResult } from './login-storm.js';
@@ -81,7 +81,7 @@ function parseFlags() {
       'saturation-seconds': { type: 'string', default: '60' },
       profile: { type: 'boolean', default: false },
       'cold-seconds': { type: 'string', default: '60' },
-      'steady-warmup-seconds': { type: 'string', default: '60' },
+      'steady-warmup-seconds': { type: 'string', default: '900' },
     },
   });
   const number = (name: string, text: string) => {
@@ -255,21 +255,6 @@ async function runStorm(launch: Launcher, tokensFile: string): Promise<StormResu
 /** The round with the most req/s (its own latencies and counters come with it). */
 function bestRun(rounds: Row[]): Row {
   return rounds.reduce((best, row) => (row.result.rps > best.result.rps ? row : best));
-}
-
-async function signJwts(tokens: SeededToken[]): Promise<string[]> {
-  const key = new TextEncoder().encode(JWT_SECRET);
-  return Promise.all(
-    tokens.map((t) =>
-      new SignJWT({ name: `Bench User ${t.userId}`, email: `user${t.userId}@bench.test`, abilities: ['*'] })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject(String(t.userId))
-        .setJti(String(t.userId))
-        .setIssuedAt()
-        .setExpirationTime('1d')
-        .sign(key),
-    ),
-  );
 }
 
 function roundsReport(rows: Row[]): string {
