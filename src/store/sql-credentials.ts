@@ -5,6 +5,7 @@ import { constantTimeEqual } from '../core/token-format.js';
 import type { Credential, CredentialRows, CredentialStore, IssueOptions, NewSession, NewToken, PruneCutoffs, ResetLink } from '../core/ports.js';
 import type { Revoked, SessionRecord, TokenRecord, User } from '../core/types.js';
 import { guard } from './failures.js';
+import { PrecompiledQuery } from './precompiled.js';
 import { IN_LIST_CHUNK, type Executor, type SqlDatabase } from './sql-database.js';
 import { insertToken, setPassword } from './sql-rows.js';
 import { ResetLinkSpentError } from '../core/errors.js';
@@ -16,8 +17,44 @@ type CredentialTable = 'personal_access_tokens' | 'latchkey_sessions';
 export class SqlCredentialStore implements CredentialStore {
   constructor(private readonly database: SqlDatabase) {}
 
+  // The two lookups of a cache miss, compiled once (./precompiled.ts).
+  private readonly tokenById = new PrecompiledQuery((id: number) => this.tokenQuery().where('t.id', '=', id));
+  private readonly tokenByHash = new PrecompiledQuery((hash: string) => this.tokenQuery().where('t.token', '=', hash));
+  private readonly sessionByHash = new PrecompiledQuery((hash: string) =>
+    this.database.db
+      .selectFrom('latchkey_sessions as s')
+      .innerJoin('users as u', 'u.id', 's.user_id')
+      .select([
+        's.id',
+        's.user_id',
+        's.secret_hash',
+        's.ip',
+        's.user_agent',
+        's.created_at',
+        's.last_active_at',
+        'u.name as user_name',
+        'u.email as user_email',
+        'u.created_at as user_created_at',
+        'u.email_verified_at as user_email_verified_at',
+      ])
+      .where('s.secret_hash', '=', hash),
+  );
+
   async findToken(id: number | null, hash: string): Promise<Credential | undefined> {
-    let query = this.database.db
+    const { db } = this.database;
+    const row = await guard(id === null ? this.tokenByHash.first(db, hash) : this.tokenById.first(db, id));
+    if (!row || !constantTimeEqual(row.token, hash)) return undefined;
+    return { token: tokenRecord({ ...row, tokenable_id: row.user_id }), user: ownerOf(row) };
+  }
+
+  async findSession(hash: string): Promise<Credential | undefined> {
+    const row = await guard(this.sessionByHash.first(this.database.db, hash));
+    if (!row || !constantTimeEqual(row.secret_hash, hash)) return undefined;
+    return { session: sessionRecord(row), user: ownerOf(row) };
+  }
+
+  private tokenQuery() {
+    return this.database.db
       .selectFrom('personal_access_tokens as t')
       .innerJoin('users as u', 'u.id', 't.tokenable_id')
       .select([
@@ -35,36 +72,6 @@ export class SqlCredentialStore implements CredentialStore {
         'u.email_verified_at as user_email_verified_at',
       ])
       .where('t.tokenable_type', '=', USER_MODEL);
-    query = id === null ? query.where('t.token', '=', hash) : query.where('t.id', '=', id);
-    const row = await guard(query.executeTakeFirst());
-    if (!row || !constantTimeEqual(row.token, hash)) return undefined;
-    return { token: tokenRecord({ ...row, tokenable_id: row.user_id }), user: ownerOf(row) };
-  }
-
-  async findSession(hash: string): Promise<Credential | undefined> {
-    const row = await guard(
-      this.database.db
-        .selectFrom('latchkey_sessions as s')
-        .innerJoin('users as u', 'u.id', 's.user_id')
-        .select([
-          's.id',
-          's.user_id',
-          's.secret_hash',
-          's.ip',
-          's.user_agent',
-          's.created_at',
-          's.last_active_at',
-          'u.name as user_name',
-          'u.email as user_email',
-          'u.created_at as user_created_at',
-          'u.email_verified_at as user_email_verified_at',
-        'u.email_verified_at as user_email_verified_at',
-        ])
-        .where('s.secret_hash', '=', hash)
-        .executeTakeFirst(),
-    );
-    if (!row || !constantTimeEqual(row.secret_hash, hash)) return undefined;
-    return { session: sessionRecord(row), user: ownerOf(row) };
   }
 
   async issue(userId: number, issue: { token?: NewToken; session?: NewSession }, options: IssueOptions) {
