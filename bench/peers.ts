@@ -8,7 +8,7 @@ import { pairedRatio, type SideBySideResult, sideBySide } from './lib/side-by-si
 
 interface Peer {
   name: string;
-  start(launch: Launcher): Promise<Running>;
+  start(launch: Launcher, latchkeySettings: NodeJS.ProcessEnv): Promise<Running>;
   /** latchkey's req/s ÷ this peer's must reach it (none for extra rows). */
   atLeast?: number;
   jwt?: boolean;
@@ -23,6 +23,8 @@ const PEERS: Peer[] = [
   { name: 'bare, one Redis GET (seed design)', start: (l) => l.baseline('redis', { bare: true }), atLeast: 1.5 },
   { name: '(c) Sanctum path', start: (l) => l.baseline('sanctum'), atLeast: 10 },
   { name: '(a) latchkey setup, no auth', start: (l) => l.baseline('plain') },
+  // The latchkey row runs at LOG_LEVEL=warn, as every server here: this one writes its access log.
+  { name: 'latchkey at LOG_LEVEL=info (access log on)', start: (l, settings) => l.latchkey('peers-info', { ...settings, LOG_LEVEL: 'info' }) },
 ];
 /** latchkey's p99 ÷ bare no-auth's must stay at or under it. */
 const P99_AT_MOST = 1.5;
@@ -42,10 +44,11 @@ export interface PeersOptions {
 export type PeersResult = Map<string, SideBySideResult[]>;
 
 export async function runPeers(options: PeersOptions): Promise<PeersResult> {
-  const latchkey = await options.launch.latchkey('peers', options.cacheTtl === undefined ? {} : { CACHE_TTL: String(options.cacheTtl) });
+  const settings = options.cacheTtl === undefined ? {} : { CACHE_TTL: String(options.cacheTtl) };
+  const latchkey = await options.launch.latchkey('peers', settings);
   const contestants = [{ name: LATCHKEY, port: latchkey.port, pid: latchkey.pid }];
   for (const peer of PEERS) {
-    const running = await peer.start(options.launch);
+    const running = await peer.start(options.launch, settings);
     contestants.push({ name: peer.name, port: running.port, pid: running.pid, ...(peer.jwt ? { tokensFile: options.jwtFile } : {}) });
   }
   const results: PeersResult = new Map();
@@ -62,7 +65,7 @@ const verdict = (met: boolean) => (met ? 'PASS' : '**MISS**');
 
 /** One table per endpoint: every peer, latchkey's ratio to it, the target and PASS/MISS. */
 export function peersReport(results: PeersResult, options: Pick<PeersOptions, 'alternations' | 'seconds' | 'tokens' | 'cacheTtl'>): string {
-  const settings = options.cacheTtl === undefined ? 'default settings' : `CACHE_TTL=${options.cacheTtl}, other settings at their defaults`;
+  const settings = `LOG_LEVEL=warn, ${options.cacheTtl === undefined ? 'other settings at their defaults' : `CACHE_TTL=${options.cacheTtl}, other settings at their defaults`}`;
   const lines = [
     `**Side by side with bare peers**: latchkey (real CLI, PostgreSQL + private Redis, in-process tier on, ${settings}) and each peer up at once, ` +
       `loaded in turn by ${options.alternations} alternations of ${options.seconds} s per endpoint (wrk 2 threads, 64 connections, ${options.tokens.toLocaleString('en-US')} rotating tokens). ` +
