@@ -335,7 +335,7 @@ export class CredentialCache implements CredentialCachePort {
   }
 
   /**
-   * Keeps an entry in the in-process tier unless an invalidation or an epoch change came in
+   * Offers an entry to the in-process tier (MemoryTier.admit) unless an invalidation or an epoch change came in
    * since its lookup began, or invalidations cannot currently reach us; returns the entry to
    * serve. A re-read of an unchanged credential renews the entry already held rather than
    * replacing it, so that what is kept with it (the rendered bodies) stays.
@@ -345,7 +345,7 @@ export class CredentialCache implements CredentialCachePort {
     if (generation !== this.generation || entry.epoch !== this.epoch || (this.redis ? !this.redis.listening : false)) return entry;
     const held = this.memory.get(key[0] as CredentialKind, key.slice(2));
     if (held && renew(held, entry)) return held;
-    this.memory.set(key, entry);
+    this.memory.admit(key, entry);
     return entry;
   }
 

@@ -12,8 +12,13 @@ import { entrySize, type CacheEntry } from './entry.js';
  */
 export class MemoryTier {
   private readonly lru: LRUCache<string, CacheEntry> | undefined;
+  /** Hashes offered once while the tier was full and not kept (see admit()). */
+  private readonly doorkeeper = new Set<string>();
 
-  constructor(maxEntries: number, maxBytes: number) {
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxBytes: number,
+  ) {
     this.lru =
       maxEntries > 0 && maxBytes > 0
         ? new LRUCache<string, CacheEntry>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: entrySize })
@@ -26,9 +31,29 @@ export class MemoryTier {
     return entry;
   }
 
-  /** `key` is the cache key, `t:` or `s:` + hash. */
-  set(key: string, entry: CacheEntry): void {
-    this.lru?.set(hashOf(key), entry);
+  /**
+   * Keeps a credential just read from Redis or the database, unless the tier is full and this is
+   * the first time it is offered. A full tier keeps one only by evicting another; with far more
+   * busy credentials than it holds (a million tokens used at random), each would be evicted before
+   * its next use, costing every request an insertion, an eviction and their garbage and serving
+   * nothing. So, as TinyLFU's doorkeeper does, a full tier keeps a credential on its second offer
+   * among the last `maxEntries` refused ones: a working set that fits still moves in (one more
+   * Redis read each), a stream of one-off uses leaves the tier alone. `key`: `t:` or `s:` + hash.
+   */
+  admit(key: string, entry: CacheEntry): void {
+    if (!this.lru) return;
+    const hash = hashOf(key);
+    if (this.full() && !this.doorkeeper.delete(hash)) {
+      if (this.doorkeeper.size >= this.maxEntries) this.doorkeeper.clear();
+      this.doorkeeper.add(hash);
+      return;
+    }
+    this.lru.set(hash, entry);
+  }
+
+  private full(): boolean {
+    // Within a typical entry of the byte bound counts as full: the next one would evict.
+    return this.lru!.size >= this.maxEntries || this.lru!.calculatedSize + 1024 >= this.maxBytes;
   }
 
   delete(key: string): void {
@@ -37,6 +62,7 @@ export class MemoryTier {
 
   clear(): void {
     this.lru?.clear();
+    this.doorkeeper.clear();
   }
 
   get size(): number {
