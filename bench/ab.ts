@@ -6,7 +6,7 @@
 //
 // Each argument is name=<checkout>[:<baseline mode>][+VAR=value...]: latchkey's CLI from that checkout (which
 // needs its node_modules, e.g. a `git worktree` with a symlink to this one's), or with a mode
-// one of the comparison servers of bench/servers/baseline.ts (plain, sanctum, bare, lookup, kept, byid; not jwt, whose
+// one of the comparison servers of bench/servers/baseline.ts (plain, sanctum, bare, lookup, kept, byid, redis; not jwt, whose
 // clients present JWTs rather than these tokens: npm run bench has it). All
 // servers run at once on one seeded PostgreSQL database and one private Redis; then, for each
 // endpoint, short wrk runs alternate between them (in reverse order every other time), and each
@@ -29,7 +29,7 @@ const ALTERNATIONS = Number(process.env.AB_ALTERNATIONS ?? 12);
 const SECONDS = Number(process.env.AB_SECONDS ?? 2);
 const ENDPOINTS = (process.env.AB_ENDPOINTS ?? '/api/auth/me,/api/auth/verify').split(',');
 const TOKENS = 10_000;
-const MODES = ['plain', 'sanctum', 'bare', 'lookup', 'kept', 'byid'];
+const MODES = ['plain', 'sanctum', 'bare', 'lookup', 'kept', 'byid', 'redis'];
 
 interface Contender {
   name: string;
@@ -75,6 +75,7 @@ async function main(): Promise<void> {
         DATABASE_URL: database.url,
         REDIS_URL: redis.url,
         CACHE_PREFIX: `ab_${c.name}:`,
+        REDIS_PREFIX: `ab_${c.name}:`,
         LOG_LEVEL: 'warn',
         CACHE_TTL: process.env.AB_CACHE_TTL ?? '86400',
         PRUNE_SCHEDULE: 'off',

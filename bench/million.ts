@@ -39,6 +39,20 @@ export interface MillionOptions {
   windowSeconds: number;
   /** latchkey's CACHE_TTL (s); undefined: its default. */
   cacheTtl?: number;
+  /** latchkey's LATCHKEY_MEMORY_CACHE_ENTRIES (its MB bound raised to fit); undefined: its default. */
+  memoryCacheEntries?: number;
+}
+
+/** latchkey's settings for the run: the flags given, the rest at their defaults. */
+function latchkeySettings(options: MillionOptions): NodeJS.ProcessEnv {
+  const settings: NodeJS.ProcessEnv = {};
+  if (options.cacheTtl !== undefined) settings.CACHE_TTL = String(options.cacheTtl);
+  if (options.memoryCacheEntries !== undefined) {
+    settings.LATCHKEY_MEMORY_CACHE_ENTRIES = String(options.memoryCacheEntries);
+    // 2 KiB of the tier's byte estimate per entry, so that the entry count is the bound.
+    settings.LATCHKEY_MEMORY_CACHE_MB = String(Math.ceil((options.memoryCacheEntries * 2048) / 2 ** 20));
+  }
+  return settings;
 }
 
 interface ColdSecond {
@@ -55,7 +69,8 @@ export interface MillionResult {
   cold: { seconds: ColdSecond[]; wrk: WrkResult; totals: CacheCounters; expectedDistinct: number; sql: number; timeToSteadyS: number | undefined; steadyRps: number };
   warm: { seconds: number; validations: number; database: number; lastShare: number; done: boolean };
   steady: { latchkey: CountedRun[]; seed: CountedRun[]; alternations: number; windowSeconds: number };
-  cacheTtl: number | undefined;
+  /** latchkey's settings other than their defaults. */
+  settings: NodeJS.ProcessEnv;
 }
 
 const load = (server: Running, options: MillionOptions, seconds: number) => ({ url: server.url('/api/auth/me'), tokensFile: options.tokensFile, connections: 64, threads: 2, seconds, random: true });
@@ -63,7 +78,7 @@ const load = (server: Running, options: MillionOptions, seconds: number) => ({ u
 export async function runMillion(options: MillionOptions): Promise<MillionResult> {
   const memory = measureMemoryPerEntry(options);
   console.log(`million: in-process memory ${memory.heapBytesPerEntry.toFixed(0)} B heap / entry`);
-  const latchkey = await options.launch.latchkey('million', options.cacheTtl === undefined ? {} : { CACHE_TTL: String(options.cacheTtl) });
+  const latchkey = await options.launch.latchkey('million', latchkeySettings(options));
   const cold = await coldStart(latchkey, options);
   console.log(`million: cold start, steady after ${cold.timeToSteadyS ?? 'never'} s`);
   const warm = await warmPass(latchkey, options);
@@ -79,7 +94,7 @@ export async function runMillion(options: MillionOptions): Promise<MillionResult
     }
   }
   await options.launch.stopAll();
-  return { tokens: options.tokens, memory, cold, warm, steady, cacheTtl: options.cacheTtl };
+  return { tokens: options.tokens, memory, cold, warm, steady, settings: latchkeySettings(options) };
 }
 
 function measureMemoryPerEntry(options: MillionOptions): MillionResult['memory'] {
@@ -88,7 +103,9 @@ function measureMemoryPerEntry(options: MillionOptions): MillionResult['memory']
     encoding: 'utf8',
     maxBuffer: 1 << 24,
   });
-  return JSON.parse(out.trim().split('\n').at(-1)!) as MillionResult['memory'];
+  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{"entries"'));
+  if (!line) throw new Error(`bench/memory-per-entry.ts printed no result:\n${out}`);
+  return JSON.parse(line) as MillionResult['memory'];
 }
 
 /** Full load from the first second on an instance with empty caches, sampled once a second. */
@@ -160,8 +177,8 @@ export function millionReport(result: MillionResult): string {
   const peakOpen = Math.max(...cold.seconds.map((s) => s.open));
   const non2xx = cold.wrk.non2xx + cold.wrk.socketErrors;
   return [
-    `**${n} tokens**, each request's token drawn uniformly at random (wrk 2 threads, 64 connections, \`/api/auth/me\`); the in-process tier holds 100,000 by default; ` +
-      `latchkey at ${result.cacheTtl === undefined ? 'default settings (CACHE_TTL=60)' : `CACHE_TTL=${result.cacheTtl}, other settings at their defaults`}.`,
+    `**${n} tokens**, each request's token drawn uniformly at random (wrk 2 threads, 64 connections, \`/api/auth/me\`); ` +
+      `latchkey at ${settingsText(result.settings)} (by default CACHE_TTL=60 and an in-process tier of 100,000 entries).`,
     '',
     `In-process memory per entry (${memory.entries.toLocaleString('en-US')} tokens validated in one latchkey process, after a full GC): ` +
       `${memory.heapBytesPerEntry.toFixed(0)} B of heap, ${memory.rssBytesPerEntry.toFixed(0)} B of RSS.`,
@@ -189,4 +206,9 @@ export function millionReport(result: MillionResult): string {
     '',
     `latchkey ÷ seed design = ${ratio.toFixed(3)} (target ≥ 1.2) ${ratio >= 1.2 ? 'PASS' : '**MISS**'}; SQL per request at steady state ${medianOf(steady.latchkey, (r) => r.sqlPerRequest).toFixed(4)} (target 0).`,
   ].join('\n');
+}
+
+function settingsText(settings: NodeJS.ProcessEnv): string {
+  const given = Object.entries(settings).map(([name, value]) => `${name}=${value}`);
+  return given.length === 0 ? 'its default settings' : `${given.join(', ')}, other settings at their defaults`;
 }

@@ -28,7 +28,7 @@
 // Flags: --stage, --tokens, --alternations (peers, 10), --window-seconds (peers, 2), --cache-ttl
 // (peers and million: latchkey's CACHE_TTL, its default when absent),
 // --saturation-seconds (60), --profile, --cold-seconds (million, 60), --steady-warmup-seconds
-// (million: the most the warm pass may take, 900). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
+// (million: the most the warm pass may take, 900), --memory-cache-entries (million: the in-process tier's size). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
 // BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_MEMORY_ENTRIES
 // (1000000), BENCH_PROFILE=1 (--cpu-prof for every server, written to bench/results/raw/profiles;
 // summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e,f: a subset),
@@ -82,6 +82,7 @@ function parseFlags() {
       profile: { type: 'boolean', default: false },
       'cold-seconds': { type: 'string', default: '60' },
       'steady-warmup-seconds': { type: 'string', default: '900' },
+      'memory-cache-entries': { type: 'string' },
     },
   });
   const number = (name: string, text: string) => {
@@ -95,6 +96,7 @@ function parseFlags() {
   const chosen = stages.length > 0 ? (stages as Stage[]) : tokens > ROTATING_TOKENS ? ['million' as const] : STAGES.filter((s) => s !== 'million');
   if (chosen.includes('million') && tokens <= ROTATING_TOKENS) throw new Error('--stage million needs --tokens above 10000 (e.g. --tokens 1000000)');
   if (chosen.some((s) => s !== 'million') && tokens > ROTATING_TOKENS) throw new Error(`--tokens above ${ROTATING_TOKENS} runs the million stage only`);
+  if (values['memory-cache-entries'] !== undefined && !chosen.includes('million')) throw new Error('--memory-cache-entries belongs to the million stage (--tokens above 10000)');
   return {
     stages: new Set(chosen),
     tokens,
@@ -105,6 +107,7 @@ function parseFlags() {
     profile: values.profile!,
     coldSeconds: number('cold-seconds', values['cold-seconds']!),
     steadyWarmupSeconds: number('steady-warmup-seconds', values['steady-warmup-seconds']!),
+    memoryCacheEntries: values['memory-cache-entries'] === undefined ? undefined : number('memory-cache-entries', values['memory-cache-entries']),
   };
 }
 type Flags = ReturnType<typeof parseFlags>;
@@ -184,7 +187,7 @@ async function main(): Promise<void> {
       '',
     ].join('\n');
     console.log(`\n${report}`);
-    const settings = flags.cacheTtl === undefined ? '' : `-cache-ttl-${flags.cacheTtl}`;
+    const settings = (flags.cacheTtl === undefined ? '' : `-cache-ttl-${flags.cacheTtl}`) + (flags.memoryCacheEntries === undefined ? '' : `-memory-${flags.memoryCacheEntries}`);
     const name = flags.stages.size === STAGES.length - 1 && !settings ? 'latest.md' : `latest-${[...flags.stages].join('-')}${settings}.md`;
     writeFileSync(`${ROOT}bench/results/${name}`, report);
     console.log(`saved bench/results/${name}`);
@@ -196,7 +199,7 @@ async function main(): Promise<void> {
 }
 
 function millionOptions(flags: Flags, launch: Launcher, database: BenchDatabase, redis: PrivateRedis, tokensFile: string) {
-  return { launch, database, redis, tokensFile, tokens: flags.tokens, coldSeconds: flags.coldSeconds, steadyWarmupSeconds: flags.steadyWarmupSeconds, alternations: 3, windowSeconds: 10, cacheTtl: flags.cacheTtl };
+  return { launch, database, redis, tokensFile, tokens: flags.tokens, coldSeconds: flags.coldSeconds, steadyWarmupSeconds: flags.steadyWarmupSeconds, alternations: 3, windowSeconds: 10, cacheTtl: flags.cacheTtl, memoryCacheEntries: flags.memoryCacheEntries };
 }
 
 /**
