@@ -8,9 +8,17 @@ import type { CredentialStore } from './ports.js';
 export class ActivityRecorder {
   private pendingTokens = new Set<number>();
   private pendingSessions = new Set<number>();
-  /** Latest use seen by this instance (ms), for idle expiry and listings between flushes. */
+  /**
+   * Latest use seen by this instance, for idle expiry and listings between flushes: whole seconds
+   * (what the columns hold) counted from `origin`, not ms since 1970. A small integer is stored in
+   * the Map itself, whereas each ms timestamp was a heap number of its own. With far more tokens
+   * than requests per second (a million used at random) every validation records one, and it
+   * lives until that token's next use, so each was promoted and then left as old-generation
+   * garbage: more scavenge and mark-compact work per request the larger the heap.
+   */
   private readonly lastSeenTokens = new Map<number, number>();
   private readonly lastSeenSessions = new Map<number, number>();
+  private readonly origin = Math.floor(Date.now() / 1000);
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -26,19 +34,28 @@ export class ActivityRecorder {
   }
 
   token(id: number, at: number): void {
-    record(this.pendingTokens, this.lastSeenTokens, id, at);
+    record(this.pendingTokens, this.lastSeenTokens, id, this.second(at));
   }
 
   session(id: number, at: number): void {
-    record(this.pendingSessions, this.lastSeenSessions, id, at);
+    record(this.pendingSessions, this.lastSeenSessions, id, this.second(at));
   }
 
+  /** The latest use seen here (ms, a whole second), if any. */
   lastTokenUse(id: number): number | undefined {
-    return this.lastSeenTokens.get(id);
+    return this.ms(this.lastSeenTokens.get(id));
   }
 
   lastSessionUse(id: number): number | undefined {
-    return this.lastSeenSessions.get(id);
+    return this.ms(this.lastSeenSessions.get(id));
+  }
+
+  private second(at: number): number {
+    return Math.floor(at / 1000) - this.origin;
+  }
+
+  private ms(second: number | undefined): number | undefined {
+    return second === undefined ? undefined : (second + this.origin) * 1000;
   }
 
   /** Writes every pending id; on failure they stay pending for the next flush. */
@@ -66,21 +83,19 @@ export class ActivityRecorder {
   }
 
   private sweep(now: number): void {
+    const before = this.second(now - this.forgetAfterMs);
     for (const map of [this.lastSeenTokens, this.lastSeenSessions]) {
-      for (const [id, at] of map) if (now - at > this.forgetAfterMs) map.delete(id);
+      for (const [id, second] of map) if (second < before) map.delete(id);
     }
   }
 }
 
 /**
- * Uses within this long of the last one recorded are not recorded again: the columns hold
- * seconds (Laravel's timestamps), and a busy token then costs one map read per request.
+ * A use in the second already recorded is not recorded again: the columns hold seconds
+ * (Laravel's timestamps), and a busy token then costs one map read per request.
  */
-const RECORD_GRANULARITY_MS = 1000;
-
-function record(pending: Set<number>, lastSeen: Map<number, number>, id: number, at: number): void {
-  const last = lastSeen.get(id);
-  if (last !== undefined && at - last < RECORD_GRANULARITY_MS) return;
+function record(pending: Set<number>, lastSeen: Map<number, number>, id: number, second: number): void {
+  if (lastSeen.get(id) === second) return;
   pending.add(id);
-  lastSeen.set(id, at);
+  lastSeen.set(id, second);
 }
