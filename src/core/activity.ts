@@ -91,11 +91,13 @@ export class ActivityRecorder {
 }
 
 /**
- * A use in the second already recorded is not recorded again: the columns hold seconds
- * (Laravel's timestamps), and a busy token then costs one map read per request.
+ * A use in the second already recorded (or an earlier one, from a request that started before
+ * it) is not recorded again: the columns hold seconds (Laravel's timestamps), a busy token then
+ * costs one map read per request, and the last use seen never moves backwards.
  */
 function record(pending: Set<number>, lastSeen: Map<number, number>, id: number, second: number): void {
-  if (lastSeen.get(id) === second) return;
+  const last = lastSeen.get(id);
+  if (last !== undefined && second <= last) return;
   pending.add(id);
   lastSeen.set(id, second);
 }
