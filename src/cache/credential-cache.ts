@@ -176,24 +176,37 @@ export class CredentialCache implements CredentialCachePort {
    * not news; then the in-process tier again, then Redis when it may be trusted, else the
    * database (filling the tiers). Concurrent misses of one credential share one read.
    */
-  async lookup(kind: CredentialKind, hash: string, tokenId: number | null): Promise<CacheEntry | undefined> {
-    this.lastUse = Date.now();
-    if (!this.epochCurrent(this.lastUse)) await this.confirmEpoch();
+  lookup(kind: CredentialKind, hash: string, tokenId: number | null): Promise<CacheEntry | undefined> {
+    const now = Date.now();
+    this.lastUse = now;
+    // Not lapsed: cached() has just looked in the in-process tier, so straight to the shared
+    // read, with no promise more than it needs (this is the path of every Redis hit).
+    const lapsed = !this.epochCurrent(now) || (this.redis !== undefined && this.redis.listening && !this.redis.coherent);
+    return lapsed ? this.renewThenLookup(kind, hash, tokenId) : this.readShared(kind, hash, tokenId);
+  }
+
+  private async renewThenLookup(kind: CredentialKind, hash: string, tokenId: number | null): Promise<CacheEntry | undefined> {
+    if (!this.epochCurrent(Date.now())) await this.confirmEpoch();
     if (this.redis ? this.redis.listening && (await this.redis.confirmCoherence()) : true) {
       const local = this.fromMemory(kind, hash, Date.now());
       if (local) return local;
     }
+    return this.readShared(kind, hash, tokenId);
+  }
+
+  private readShared(kind: CredentialKind, hash: string, tokenId: number | null): Promise<CacheEntry | undefined> {
     const key = `${kind}:${hash}:${tokenId}`;
     let reading = this.inFlight.get(key);
     if (!reading) {
       reading = this.read(kind, hash, tokenId, this.ttlMs).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, reading);
     }
-    const { entry, from } = await reading;
-    if (from) this.metrics.countLookup(from);
-    // With the in-process tier off, Redis serves every request: refresh ahead from here too.
-    if (from === 'redis' && Date.now() >= entry.refreshAt) this.refreshAhead(kind, hash, entry);
-    return entry;
+    return reading.then(({ entry, from }) => {
+      if (from) this.metrics.countLookup(from);
+      // With the in-process tier off, Redis serves every request: refresh ahead from here too.
+      if (from === 'redis' && Date.now() >= entry.refreshAt) this.refreshAhead(kind, hash, entry);
+      return entry;
+    });
   }
 
   /**

@@ -24,7 +24,7 @@ const BACKSTOP_TIMEOUT_FACTOR = 4;
 
 function baseOptions({ timeoutMs, failFast }: ClientOptions): RedisOptions {
   return {
-    // The cache path judges REDIS_TIMEOUT itself (RedisTier.watch, aware of event-loop lag);
+    // The cache path judges REDIS_TIMEOUT itself (CommandDeadlines, aware of event-loop lag);
     // this backstop only releases commands stuck on a connection that never answers.
     commandTimeout: failFast ? BACKSTOP_TIMEOUT_FACTOR * timeoutMs : undefined,
     connectTimeout: Math.max(1000, timeoutMs * 4),

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
+import { CommandDeadlines } from './command-deadlines.js';
 import { createRedisClient, createSubscriber, onTopologyChange, type RedisClient } from './redis-client.js';
 
 /** Refuses the fill if the key holds a tombstone, or if the fill arrives after its deadline. */
@@ -56,13 +57,6 @@ type ScriptedClient = RedisClient & {
   latchkeyUnhit(key: string): Promise<number>;
 };
 
-class RedisTimeoutError extends Error {
-  constructor(ms: number) {
-    super(`Redis did not answer within ${ms} ms`);
-    this.name = 'RedisTimeoutError';
-  }
-}
-
 export interface RedisTierEvents {
   /** Keys (without prefix) another instance revoked. */
   invalidate(keys: string[]): void;
@@ -93,6 +87,8 @@ export class RedisTier {
   /** What was last logged, so an outage is logged once, not per request. */
   private health: 'starting' | 'up' | 'down' = 'starting';
   private closed = false;
+  /** REDIS_TIMEOUT for every command: one that outlives it stalls the tier (see stall()). */
+  private readonly deadlines: CommandDeadlines;
 
   constructor(
     config: RedisConfig,
@@ -102,6 +98,7 @@ export class RedisTier {
     private readonly logger: Logger,
   ) {
     this.channel = `${prefix}invalidate`;
+    this.deadlines = new CommandDeadlines(timeoutMs, () => this.stall('timeout'));
     this.client = createRedisClient(config, { timeoutMs, failFast: true }) as ScriptedClient;
     this.client.defineCommand('latchkeyFill', { numberOfKeys: 1, lua: FILL_SCRIPT });
     this.client.defineCommand('latchkeyTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
@@ -179,35 +176,35 @@ export class RedisTier {
     return this.trusted;
   }
 
-  async get(key: string): Promise<string | null> {
-    return this.watch(this.client.get(this.prefix + key));
+  get(key: string): Promise<string | null> {
+    return this.deadlines.watch(this.client.get(this.prefix + key));
   }
 
   async fill(key: string, value: string, ttlMs: number, deadlineMs: number): Promise<void> {
-    await this.watch(this.client.latchkeyFill(this.prefix + key, value, ttlMs, deadlineMs));
+    await this.deadlines.watch(this.client.latchkeyFill(this.prefix + key, value, ttlMs, deadlineMs));
   }
 
   async tombstone(keys: string[], ttlMs: number): Promise<void> {
     // One key per script call so that Redis Cluster never sees keys of two slots together.
-    await this.watch(Promise.all(keys.map((key) => this.client.latchkeyTombstone(this.prefix + key, ttlMs, this.channel, key))));
+    await this.deadlines.watch(Promise.all(keys.map((key) => this.client.latchkeyTombstone(this.prefix + key, ttlMs, this.channel, key))));
   }
 
   /** Shared attempt counters for the rate limiter (SharedCounters). */
   async hit(key: string, windowMs: number): Promise<[number, number]> {
-    const [count, ttl] = await this.watch(this.client.latchkeyHit(this.prefix + key, windowMs));
+    const [count, ttl] = await this.deadlines.watch(this.client.latchkeyHit(this.prefix + key, windowMs));
     return [Number(count), Number(ttl)];
   }
 
   async unhit(key: string): Promise<void> {
-    await this.watch(this.client.latchkeyUnhit(this.prefix + key));
+    await this.deadlines.watch(this.client.latchkeyUnhit(this.prefix + key));
   }
 
   async peek(key: string): Promise<number> {
-    return Number((await this.watch(this.client.get(this.prefix + key))) ?? 0);
+    return Number((await this.deadlines.watch(this.client.get(this.prefix + key))) ?? 0);
   }
 
   async reset(key: string): Promise<void> {
-    await this.watch(this.client.del(this.prefix + key));
+    await this.deadlines.watch(this.client.del(this.prefix + key));
   }
 
   /** Deletes cached entries and tombstones (keys `t:` and `s:`) on every master. */
@@ -337,27 +334,6 @@ export class RedisTier {
     if (this.stalled) return;
     this.stalled = true;
     this.reportDown(reason, `no answer within REDIS_TIMEOUT (${this.timeoutMs} ms)`);
-  }
-
-  /**
-   * A command not answered within REDIS_TIMEOUT fails and stalls the tier: requests skip Redis
-   * until a probe is answered. The timeout is judged after the event loop has read pending I/O
-   * (setImmediate runs after the poll phase), so an answer that came in time but waited behind
-   * a busy loop counts as in time: event-loop lag is not a slow Redis.
-   */
-  private async watch<T>(work: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => setImmediate(() => reject(new RedisTimeoutError(this.timeoutMs))), this.timeoutMs);
-    });
-    try {
-      return await Promise.race([work, deadline]);
-    } catch (error) {
-      if (error instanceof RedisTimeoutError || /timed out/i.test(String((error as Error)?.message))) this.stall('timeout');
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   private reportDown(reason: string, detail?: string): void {
