@@ -32,6 +32,8 @@ function baseOptions({ timeoutMs, failFast }: ClientOptions): RedisOptions {
     maxRetriesPerRequest: failFast ? 0 : null,
     autoResubscribe: false,
     enableAutoPipelining: true,
+    // Entry reads are batched into MGETs by the cache itself (BatchedReads), and sent at once.
+    autoPipeliningIgnoredCommands: ['mget'],
     lazyConnect: true,
     // Keep trying forever, at most every 1 s: Redis is a cache and may come back at any time.
     retryStrategy: (attempt) => Math.min(50 * attempt, 1000),

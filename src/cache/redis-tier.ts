@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { Cluster, Redis } from 'ioredis';
 import type { RedisConfig } from '../config.js';
+import { BatchedReads } from './batched-reads.js';
 import { CommandDeadlines } from './command-deadlines.js';
 import { createRedisClient, createSubscriber, onTopologyChange, type RedisClient } from './redis-client.js';
 
@@ -89,6 +90,8 @@ export class RedisTier {
   private closed = false;
   /** REDIS_TIMEOUT for every command: one that outlives it stalls the tier (see stall()). */
   private readonly deadlines: CommandDeadlines;
+  /** Entry reads as one MGET per turn of the event loop; not on a Cluster, whose keys span slots. */
+  private readonly reads: BatchedReads | undefined;
 
   constructor(
     config: RedisConfig,
@@ -105,6 +108,7 @@ export class RedisTier {
     this.client.defineCommand('latchkeyHit', { numberOfKeys: 1, lua: HIT_SCRIPT });
     this.client.defineCommand('latchkeyUnhit', { numberOfKeys: 1, lua: UNHIT_SCRIPT });
     this.subscriber = createSubscriber(config, timeoutMs);
+    this.reads = config.kind === 'cluster' ? undefined : new BatchedReads((keys) => this.deadlines.watch(this.client.mget(keys)));
 
     for (const conn of [this.client, this.subscriber]) {
       conn.on('ready', () => void this.establish());
@@ -177,7 +181,7 @@ export class RedisTier {
   }
 
   get(key: string): Promise<string | null> {
-    return this.deadlines.watch(this.client.get(this.prefix + key));
+    return this.reads ? this.reads.get(this.prefix + key) : this.deadlines.watch(this.client.get(this.prefix + key));
   }
 
   async fill(key: string, value: string, ttlMs: number, deadlineMs: number): Promise<void> {
