@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../config.js';
 import type { CacheStateStore, CacheStatus, Credential, CredentialCache as CredentialCachePort, CredentialKind } from '../core/ports.js';
-import type { Revoked } from '../core/types.js';
+import type { AuthContext, Revoked } from '../core/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { cacheEntry, decodeEntry, encodeEntry, renew, TOMBSTONE, type CacheEntry } from './entry.js';
 import { MemoryTier } from './memory-tier.js';
@@ -140,6 +140,10 @@ export class CredentialCache implements CredentialCachePort {
   async close(): Promise<void> {
     clearInterval(this.poller);
     this.redis?.close();
+  }
+
+  keeps(ctx: AuthContext): boolean {
+    return (ctx as CacheEntry).kept;
   }
 
   status(): CacheStatus {
@@ -358,7 +362,7 @@ export class CredentialCache implements CredentialCachePort {
     if (generation !== this.generation || entry.epoch !== this.epoch || (this.redis ? !this.redis.listening : false)) return entry;
     const held = this.memory.get(key[0] as CredentialKind, key.slice(2));
     if (held && renew(held, entry)) return held;
-    this.memory.admit(key, entry);
+    entry.kept = this.memory.admit(key, entry);
     return entry;
   }
 

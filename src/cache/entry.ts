@@ -11,6 +11,11 @@ export interface CacheEntry extends AuthContext {
   epoch: number;
   /** ms after which a use re-reads it in the background (set by the cache when it adopts it) */
   refreshAt: number;
+  /**
+   * Admitted to the in-process tier: what is derived from this entry (the rendered bodies) is
+   * worth keeping with it. An entry that only serves the request it was read for is not.
+   */
+  kept: boolean;
 }
 
 /** Written over a revoked credential's Redis key; fills never overwrite it. */
@@ -22,7 +27,7 @@ export const TOMBSTONE = '!';
  */
 export function cacheEntry(credential: Credential, verifiedAt: number, epoch: number): CacheEntry {
   const { user, token = null, session = null } = credential;
-  return { user, token, session, abilities: token ? token.abilities : ALL_ABILITIES, verifiedAt, epoch, refreshAt: 0 };
+  return { user, token, session, abilities: token ? token.abilities : ALL_ABILITIES, verifiedAt, epoch, refreshAt: 0, kept: false };
 }
 
 /**

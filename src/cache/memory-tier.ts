@@ -39,16 +39,18 @@ export class MemoryTier {
    * nothing. So, as TinyLFU's doorkeeper does, a full tier keeps a credential on its second offer
    * among the last `maxEntries` refused ones: a working set that fits still moves in (one more
    * Redis read each), a stream of one-off uses leaves the tier alone. `key`: `t:` or `s:` + hash.
+   * Returns whether the entry was kept.
    */
-  admit(key: string, entry: CacheEntry): void {
-    if (!this.lru) return;
+  admit(key: string, entry: CacheEntry): boolean {
+    if (!this.lru) return false;
     const hash = hashOf(key);
     if (this.full() && !this.doorkeeper.delete(hash)) {
       if (this.doorkeeper.size >= this.maxEntries) this.doorkeeper.clear();
       this.doorkeeper.add(hash);
-      return;
+      return false;
     }
     this.lru.set(hash, entry);
+    return true;
   }
 
   private full(): boolean {

@@ -134,6 +134,11 @@ export class Credentials {
     return found;
   }
 
+  /** Whether this instance's in-process tier keeps `ctx`, a validated credential: what is derived from it may then be kept with it. */
+  keptInProcess(ctx: AuthContext): boolean {
+    return this.deps.cache.keeps(ctx);
+  }
+
   /** Effective expiry: the row's expires_at and, with TOKEN_EXPIRATION, created_at + lifetime. */
   expiryOf(token: TokenRecord): number | null {
     const minutes = this.deps.config.tokenExpirationMinutes;

@@ -137,6 +137,11 @@ export interface CredentialCache {
   cached(kind: CredentialKind, hash: string): AuthContext | undefined;
   /** The miss path: Redis when it may be trusted, else the database (filling the tiers). */
   lookup(kind: CredentialKind, hash: string, tokenId: number | null): Promise<AuthContext | undefined>;
+  /**
+   * Whether the in-process tier keeps this validated credential (one of cached()'s or lookup()'s
+   * answers), so that what is derived from it may be kept with it.
+   */
+  keeps(ctx: AuthContext): boolean;
   /** Every tier of every instance forgets these; this instance already has when it resolves. */
   forget(revoked: Revoked): Promise<void>;
   /** Makes every cached entry of every instance worthless (a new cache epoch). */

@@ -6,8 +6,8 @@
 // second) is a slot: the text is kept in two parts and the live value put between them.
 //
 // A WeakMap: a text lives as long as its entry and no longer (the in-process tier's byte bound
-// counts it, see cache/entry.ts). An AuthContext that is not cached (a Redis hit without the
-// in-process tier) is rendered once and dropped with it.
+// counts it, see cache/entry.ts). An AuthContext the in-process tier does not keep (a Redis hit
+// without that tier, or one it refused) is rendered for its request and not kept.
 import type { FastifyReply } from 'fastify';
 import type { AuthContext } from '../core/types.js';
 
@@ -33,6 +33,13 @@ export class RenderedBodies<Owner extends object = AuthContext> {
   private readonly texts = new WeakMap<Owner, Rendered>();
 
   /**
+   * `keep`: whether an owner lives on after its request (a credential the in-process tier keeps).
+   * A text kept for one that does not is never used again, and the WeakMap's hold on it makes it
+   * outlive a young-generation GC: it is promoted, then collected at a full GC's cost.
+   */
+  constructor(private readonly keep: (owner: Owner) => boolean = () => true) {}
+
+  /**
    * Sends `present()` as the route's 200 body, serialised by the route's own response schema
    * (reply.serialize, as reply.send(object) would), or the text kept from an earlier request.
    */
@@ -56,7 +63,7 @@ export class RenderedBodies<Owner extends object = AuthContext> {
     const text = reply.serialize(present()) as string;
     const at = text.lastIndexOf(SLOT_JSON);
     const rendered = at < 0 ? { head: text, tail: undefined } : { head: text.slice(0, at), tail: text.slice(at + SLOT_JSON.length) };
-    this.texts.set(owner, rendered);
+    if (this.keep(owner)) this.texts.set(owner, rendered);
     return rendered;
   }
 }

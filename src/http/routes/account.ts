@@ -160,7 +160,8 @@ export function accountRoutes(latchkey: Latchkey) {
   const accountManagement = authenticate(latchkey, '*');
   const verifyCredential = authenticate(latchkey, undefined, asOriginalRequest, verifiedEmailRule(latchkey));
   const ctxOf = (request: FastifyRequest) => request.credential as AuthContext;
-  const rendered = { me: new RenderedBodies(), verify: new RenderedBodies() };
+  const keptInProcess = (ctx: AuthContext) => credentials.keptInProcess(ctx);
+  const rendered = { me: new RenderedBodies(keptInProcess), verify: new RenderedBodies(keptInProcess) };
 
   return async function routes(app: FastifyInstance) {
     app.post<{ Body: RegisterBody }>('/api/auth/register', { schema: registerSchema }, async (request, reply) => {
