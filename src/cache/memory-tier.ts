@@ -2,6 +2,7 @@
 // decided by CredentialCache, which empties it whenever coherence is in doubt.
 import { LRUCache } from 'lru-cache';
 import type { CredentialKind } from '../core/ports.js';
+import { Doorkeeper } from './doorkeeper.js';
 import { entrySize, type CacheEntry } from './entry.js';
 
 /**
@@ -12,8 +13,8 @@ import { entrySize, type CacheEntry } from './entry.js';
  */
 export class MemoryTier {
   private readonly lru: LRUCache<string, CacheEntry> | undefined;
-  /** Hashes offered once while the tier was full and not kept (see admit()). */
-  private readonly doorkeeper = new Set<string>();
+  /** The credentials offered once while the tier was full and not kept (see admit()). */
+  private readonly doorkeeper: Doorkeeper | undefined;
 
   constructor(
     private readonly maxEntries: number,
@@ -23,6 +24,7 @@ export class MemoryTier {
       maxEntries > 0 && maxBytes > 0
         ? new LRUCache<string, CacheEntry>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: entrySize })
         : undefined;
+    this.doorkeeper = this.lru ? new Doorkeeper(maxEntries) : undefined;
   }
 
   get(kind: CredentialKind, hash: string): CacheEntry | undefined {
@@ -44,11 +46,7 @@ export class MemoryTier {
   admit(key: string, entry: CacheEntry): boolean {
     if (!this.lru) return false;
     const hash = hashOf(key);
-    if (this.full() && !this.doorkeeper.delete(hash)) {
-      if (this.doorkeeper.size >= this.maxEntries) this.doorkeeper.clear();
-      this.doorkeeper.add(hash);
-      return false;
-    }
+    if (this.full() && !this.doorkeeper!.offeredBefore(hash)) return false;
     this.lru.set(hash, entry);
     return true;
   }
@@ -64,7 +62,7 @@ export class MemoryTier {
 
   clear(): void {
     this.lru?.clear();
-    this.doorkeeper.clear();
+    this.doorkeeper?.clear();
   }
 
   get size(): number {

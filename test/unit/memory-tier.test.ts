@@ -2,7 +2,9 @@
 // credential offered; once full, it keeps one only on its second offer (the doorkeeper), so a
 // stream of one-off credentials does not evict a working set, while a new working set moves in.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { Doorkeeper } from '../../src/cache/doorkeeper.js';
 import { cacheEntry, type CacheEntry } from '../../src/cache/entry.js';
 import { MemoryTier } from '../../src/cache/memory-tier.js';
 
@@ -61,4 +63,19 @@ describe('the in-process tier admits', () => {
     offer(tier, 3);
     assert.equal(held(tier, 3), true);
   });
+});
+
+test('the doorkeeper (a Bloom filter) rarely takes a first offer for a second one', () => {
+  const randomHash = () => randomBytes(32).toString('hex');
+  const doorkeeper = new Doorkeeper(10_000);
+  for (let i = 0; i < 5_000; i++) doorkeeper.offeredBefore(randomHash());
+  // Filling it up to its capacity (no reset yet), 1–3% at 8 bits per credential and three probes;
+  // far more would mean probes that collide.
+  let mistaken = 0;
+  for (let i = 0; i < 5_000; i++) if (doorkeeper.offeredBefore(randomHash())) mistaken++;
+  assert.ok(mistaken < 250, `${mistaken} of 5,000 first offers taken for second ones`);
+  const again = randomHash();
+  doorkeeper.clear();
+  assert.equal(doorkeeper.offeredBefore(again), false);
+  assert.equal(doorkeeper.offeredBefore(again), true);
 });
