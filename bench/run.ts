@@ -28,7 +28,7 @@
 // Flags: --stage, --tokens, --alternations (peers, 10), --window-seconds (peers, 2), --cache-ttl
 // (peers and million: latchkey's CACHE_TTL, its default when absent),
 // --saturation-seconds (60), --profile, --cold-seconds (million, 60), --steady-warmup-seconds
-// (million: the most the warm pass may take, 900), --memory-cache-entries (million: the in-process tier's size). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
+// (million: the most the warm pass may take, 900), --memory-cache-entries (million: the in-process tier's size; 0 turns it off). Knobs (env) of the rounds: BENCH_ROUNDS (3), BENCH_SECONDS (5),
 // BENCH_WARMUP_SECONDS (3), BENCH_CONNECTIONS (64), BENCH_THREADS (2), BENCH_MEMORY_ENTRIES
 // (1000000), BENCH_PROFILE=1 (--cpu-prof for every server, written to bench/results/raw/profiles;
 // summarise with bench/profile-summary.ts), BENCH_TARGETS (a,b,c,d,e,f: a subset),
@@ -85,9 +85,9 @@ function parseFlags() {
       'memory-cache-entries': { type: 'string' },
     },
   });
-  const number = (name: string, text: string) => {
+  const number = (name: string, text: string, least = 1) => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, not "${text}"`);
+    if (!Number.isInteger(n) || n < least) throw new Error(`--${name} must be an integer of at least ${least}, not "${text}"`);
     return n;
   };
   const tokens = number('tokens', values.tokens ?? String(ROTATING_TOKENS));
@@ -107,7 +107,7 @@ function parseFlags() {
     profile: values.profile!,
     coldSeconds: number('cold-seconds', values['cold-seconds']!),
     steadyWarmupSeconds: number('steady-warmup-seconds', values['steady-warmup-seconds']!),
-    memoryCacheEntries: values['memory-cache-entries'] === undefined ? undefined : number('memory-cache-entries', values['memory-cache-entries']),
+    memoryCacheEntries: values['memory-cache-entries'] === undefined ? undefined : number('memory-cache-entries', values['memory-cache-entries'], 0),
   };
 }
 type Flags = ReturnType<typeof parseFlags>;
