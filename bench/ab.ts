@@ -12,7 +12,10 @@
 // endpoint, short wrk runs alternate between them (in reverse order every other time), and each
 // server's figures are reported as medians, and as medians of its per-alternation ratios to the
 // first server: neighbours in time see the same machine. Knobs (env): AB_ALTERNATIONS (12),
-// AB_SECONDS (2), AB_ENDPOINTS (/api/auth/me,/api/auth/verify), AB_CACHE_TTL (86400).
+// AB_SECONDS (2), AB_ENDPOINTS (/api/auth/me,/api/auth/verify), AB_CACHE_TTL (86400), AB_TOKENS
+// (10000; above that, each request's token is drawn at random, as in the million stage, so that
+// most validations miss an in-process tier: e.g. AB_TOKENS=1000000 to compare tier policies;
+// `+CACHE_PREFIX=ab:` on every latchkey lets the first one's warm-up fill Redis for the others).
 // CACHE_TTL is a day by default: the comparison is of warm validations. AB_CACHE_TTL=60 (latchkey's
 // default) also measures each token's refresh from the database once a minute (paid by requests
 // in builds without refresh ahead, in the background since).
@@ -28,7 +31,9 @@ import { ensureWrk } from './lib/wrk.js';
 const ALTERNATIONS = Number(process.env.AB_ALTERNATIONS ?? 12);
 const SECONDS = Number(process.env.AB_SECONDS ?? 2);
 const ENDPOINTS = (process.env.AB_ENDPOINTS ?? '/api/auth/me,/api/auth/verify').split(',');
-const TOKENS = 10_000;
+const TOKENS = Number(process.env.AB_TOKENS ?? 10_000);
+/** The rotating token set of npm run bench; above it, tokens are drawn at random. */
+const ROTATING_TOKENS = 10_000;
 const MODES = ['plain', 'sanctum', 'bare', 'lookup', 'kept', 'byid', 'redis'];
 
 interface Contender {
@@ -96,7 +101,7 @@ async function main(): Promise<void> {
 
 async function compare(running: Running[], endpoint: string, tokensFile: string): Promise<void> {
   const contestants = running.map((r) => ({ name: r.name, port: r.port, pid: r.server.child.pid! }));
-  const results = await sideBySide(contestants, { endpoint, tokensFile, tokens: TOKENS, alternations: ALTERNATIONS, seconds: SECONDS });
+  const results = await sideBySide(contestants, { endpoint, tokensFile, tokens: TOKENS, alternations: ALTERNATIONS, seconds: SECONDS, random: TOKENS > ROTATING_TOKENS });
   console.log(`\n${endpoint}: ${ALTERNATIONS} alternations of ${SECONDS} s; ratios are medians of per-alternation ratios to ${running[0]!.name}`);
   console.log(sideBySideTable(results));
 }

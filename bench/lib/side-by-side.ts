@@ -25,6 +25,8 @@ export interface SideBySideOptions {
   tokens: number;
   alternations: number;
   seconds: number;
+  /** Windows draw each request's token at random (the warm-up still walks them all in order). */
+  random?: boolean;
 }
 
 export interface SideBySideResult {
@@ -64,7 +66,7 @@ export async function sideBySide(contestants: Contestant[], options: SideBySideO
     for (const index of i % 2 === 0 ? order : order.reverse()) {
       const c = contestants[index]!;
       const before = cpuMs(c.pid);
-      const result = await runWrk({ ...load(c), seconds: options.seconds, offset: i * 1000 });
+      const result = await runWrk({ ...load(c), seconds: options.seconds, offset: i * 1000, random: options.random });
       assertAllOk(`${c.name} ${options.endpoint}`, result);
       rps[index]!.push(result.rps);
       p99[index]!.push(result.p99Ms);
