@@ -32,6 +32,7 @@ const ALTERNATIONS = Number(process.env.AB_ALTERNATIONS ?? 12);
 const SECONDS = Number(process.env.AB_SECONDS ?? 2);
 const ENDPOINTS = (process.env.AB_ENDPOINTS ?? '/api/auth/me,/api/auth/verify').split(',');
 const TOKENS = Number(process.env.AB_TOKENS ?? 10_000);
+if (!Number.isInteger(TOKENS) || TOKENS < 1) throw new Error(`AB_TOKENS must be a positive integer, not "${process.env.AB_TOKENS}"`);
 /** The rotating token set of npm run bench; above it, tokens are drawn at random. */
 const ROTATING_TOKENS = 10_000;
 const MODES = ['plain', 'sanctum', 'bare', 'lookup', 'kept', 'byid', 'redis'];
